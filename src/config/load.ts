@@ -1,0 +1,112 @@
+// Loads a deployment's YAML configuration, validates all of it (schema, references, adapter configs,
+// mappings, XPath) and returns it compiled and frozen. `antragsrouter check` runs exactly this.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors';
+import { compileFacts, type FactExtractor } from '../envelope/envelope';
+import { compileXPath } from '../envelope/xpath';
+import { compileRouter, type Router } from '../route/router';
+import { loadMapping, type Mapping } from '../map/mapping';
+import type { AdapterDefinition } from '../deliver/adapter';
+import { loadAdapters } from '../deliver/registry';
+import { configSchema, describeIssues, type RawConfig, type RetryPolicy } from './schema';
+
+export interface TargetPlan {
+  name: string;
+  adapter: AdapterDefinition<unknown>;
+  adapterConfig: unknown;
+  mapping: Mapping;
+  retry: RetryPolicy;
+  concurrency: number;
+}
+
+export interface LoadedConfig {
+  source: string;
+  raw: RawConfig;
+  router: Router;
+  extractFacts: FactExtractor;
+  targets: ReadonlyMap<string, TargetPlan>;
+}
+
+/** Reads and validates `file`. Throws ConfigError listing every problem by path. */
+export function loadConfig(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  }
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length) throw new ConfigError(document.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+  return compileConfig(document.toJS() as unknown, file);
+}
+
+/** Validates and compiles an already parsed configuration document. */
+export function compileConfig(input: unknown, source: string): LoadedConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues));
+  const raw = parsed.data;
+  const problems: string[] = [];
+  const attempt = <T>(where: string, build: () => T): T | undefined => {
+    try {
+      return build();
+    } catch (error) {
+      problems.push(`${where}: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+
+  const adapters = attempt('adaptersDir', () => loadAdapters(Object.values(raw.targets).map((t) => t.adapter), raw.adaptersDir)) ?? new Map();
+  const mappings = new Map<string, Mapping | undefined>();
+  const targets = new Map<string, TargetPlan>();
+  for (const [name, target] of Object.entries(raw.targets)) {
+    const at = `targets.${name}`;
+    const adapter = adapters.get(target.adapter);
+    if (!adapter) problems.push(`${at}.adapter: unknown adapter "${target.adapter}" (known: ${[...adapters.keys()].join(', ')})`);
+    const adapterConfig = adapter && adapter.configSchema.safeParse(target.config);
+    if (adapterConfig && !adapterConfig.success) problems.push(...describeIssues(adapterConfig.error.issues, [...at.split('.'), 'config']));
+    if (!mappings.has(target.mapping)) {
+      mappings.set(target.mapping, attempt(`${at}.mapping`, () => loadMapping(path.resolve(raw.mappingsDir, `${target.mapping}.yaml`))));
+    }
+    const mapping = mappings.get(target.mapping);
+    if (adapter && adapterConfig?.success && mapping) {
+      targets.set(name, {
+        name,
+        adapter,
+        adapterConfig: adapterConfig.data,
+        mapping,
+        retry: { ...raw.delivery.retry, ...target.retry },
+        concurrency: target.concurrency ?? adapter.defaultConcurrency,
+      });
+    }
+  }
+  raw.routes.forEach((route, index) => {
+    route.deliver.forEach((target, i) => {
+      if (!(target in raw.targets)) problems.push(`routes[${index}].deliver[${i}]: unknown target "${target}"`);
+    });
+    if (raw.routes.findIndex((r) => r.name === route.name) !== index) problems.push(`routes[${index}].name: duplicate route name "${route.name}"`);
+    (route.match.xpath ?? []).forEach((expression, i) => attempt(`routes[${index}].match.xpath[${i}]`, () => compileXPath(expression, raw.namespaces)));
+    for (const fact of Object.keys(route.match.facts ?? {})) {
+      if (!(fact in raw.facts)) problems.push(`routes[${index}].match.facts.${fact}: fact "${fact}" is not defined under facts`);
+    }
+  });
+  for (const [name, expressions] of Object.entries(raw.facts)) expressions.forEach((e, i) => attempt(`facts.${name}[${i}]`, () => compileXPath(e, raw.namespaces)));
+  if (problems.length) throw new ConfigError(problems);
+
+  return Object.freeze({
+    source,
+    raw: deepFreeze(raw),
+    router: compileRouter(raw.routes, raw.namespaces),
+    extractFacts: compileFacts(raw.facts, raw.namespaces),
+    targets,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

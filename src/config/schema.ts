@@ -1,0 +1,114 @@
+// The configuration schema: the single source of validation, defaults and documentation of a deployment's YAML.
+import { z } from 'zod';
+import { duration, oneOrMany, size } from './units';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_"');
+
+export const retrySchema = z.strictObject({
+  /** Attempts in all, the first included; then the delivery goes to the dead letters. */
+  maxAttempts: z.number().int().min(1).max(100).default(8),
+  initialDelay: duration.default(1000),
+  maxDelay: duration.default(300_000),
+  multiplier: z.number().min(1).max(10).default(2),
+});
+
+const matchValue = oneOrMany(z.string().min(1));
+
+export const matchSchema = z.strictObject({
+  /** AGS (8 digits) or ARS (12 digits); compared with the submission's `ags`/`ars` facts. */
+  tenant: oneOrMany(z.string().regex(/^(\d{8}|\d{12})$/, 'an AGS has 8 digits, an ARS 12')).optional(),
+  /** DVDV reader id (`leser/kennung`); `*` matches any characters, e.g. `bab:*`. */
+  reader: matchValue.optional(),
+  /** Message type code (`0200`) or name (`baugenehmigung.antrag.0200`). */
+  messageType: matchValue.optional(),
+  /** Root element local name, e.g. `baugenehmigung.antrag.0200`. */
+  rootElement: matchValue.optional(),
+  standard: matchValue.optional(),
+  version: matchValue.optional(),
+  /** Leistungsschlüssel, 14 digits or `urn:de:fim:leika:leistung:<key>`; compared with the `leistung` fact. */
+  leistung: oneOrMany(z.string().regex(/^(urn:de:fim:leika:leistung:)?\d{14}$/, 'a Leistungsschlüssel has 14 digits')).optional(),
+  /** Test messages (XÖV `test` attribute) only, or never. */
+  test: z.boolean().optional(),
+  /** Configured facts by name and accepted values. */
+  facts: z.record(z.string(), matchValue).optional(),
+  /** XPath 1.0 predicates over the message (namespaces from the top-level map); all must be true. */
+  xpath: oneOrMany(z.string().min(1)).optional(),
+});
+
+export const routeSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  /** All given criteria must hold; a list inside a criterion means any of its values. No criteria: matches all. */
+  match: matchSchema.default({}),
+  /** Target names to deliver to. */
+  deliver: z.array(name).min(1),
+  /** After a match, go on to the following routes too (fan-out). */
+  continue: z.boolean().default(false),
+});
+
+export const targetSchema = z.strictObject({
+  /** Adapter name: `http`, `file` or one loaded from `adapters/`. */
+  adapter: name,
+  /** Mapping name (file `mappings/<name>.yaml`). */
+  mapping: name,
+  /** Deliveries this target takes at once; default from the adapter. */
+  concurrency: z.number().int().min(1).max(256).optional(),
+  retry: retrySchema.partial().optional(),
+  /** The adapter's own configuration, validated by the adapter's schema. */
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const configSchema = z.strictObject({
+  /** Name of this deployment, shown in logs. */
+  instance: z.string().min(1).default('antragsrouter'),
+  server: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Largest accepted request body. */
+    maxBodySize: size.default(10 * 1024 * 1024),
+  }).prefault({}),
+  xml: z.strictObject({
+    maxDepth: z.number().int().min(4).max(1000).default(64),
+    maxElements: z.number().int().min(10).default(250_000),
+  }).prefault({}),
+  store: z.strictObject({
+    /** SQLite database file of the embedded store and queue (single node). */
+    path: z.string().default('var/antragsrouter.db'),
+  }).prefault({}),
+  /** Directory of mapping files, relative to the working directory. */
+  mappingsDir: z.string().default('mappings'),
+  /** Directory of additional adapters (`<dir>/<name>/index.ts|js`). */
+  adaptersDir: z.string().default('adapters'),
+  /** Namespace prefixes for every XPath in this file. */
+  namespaces: z.record(z.string().regex(/^[A-Za-z_][\w.-]*$/), z.string().min(1)).default({}),
+  /**
+   * Extra routing facts by XPath (string value); a list means the first non-empty value. The XÖV facts are
+   * XPath variables (`$reader`, `$messageType`, ...). `ags`, `ars` and `leistung` feed the tenant/leistung criteria.
+   */
+  facts: z.record(z.string().regex(/^[A-Za-z][\w]*$/), oneOrMany(z.string().min(1))).default({}),
+  delivery: z.strictObject({
+    retry: retrySchema.prefault({}),
+  }).prefault({}),
+  targets: z.record(name, targetSchema),
+  routes: z.array(routeSchema).min(1),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type MatchConfig = z.output<typeof matchSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type RetryPolicy = z.output<typeof retrySchema>;
+
+/** Formats a zod issue path as `routes[3].deliver[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key)), '');
+}
+
+/** Turns zod issues into `path: message` lines. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.map((issue) => {
+    const path = formatPath([...prefix, ...issue.path]);
+    if (issue.code === 'unrecognized_keys') return `${formatPath([...prefix, ...issue.path, ...[]]) || '(top level)'}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${path || '(top level)'}: ${issue.message}`;
+  });
+}

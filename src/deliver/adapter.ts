@@ -1,0 +1,85 @@
+// The adapter contract: the one module adapters import from src/. An adapter moves one mapped payload
+// to one back office and says what happened, in exactly one of three outcomes.
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+
+/** The mapped payload for one target. */
+export interface Payload {
+  body: Buffer;
+  /** e.g. `application/json; charset=utf-8` or `application/xml; charset=utf-8`. */
+  contentType: string;
+  /** File extension without dot, e.g. `json` or `xml`. */
+  extension: string;
+}
+
+/** One delivery of one submission to one target. */
+export interface DeliveryRequest {
+  submissionId: string;
+  target: string;
+  /**
+   * Stable for this submission and target across every attempt and every router instance: send it to
+   * the back office (e.g. as `Idempotency-Key`) so that a repeated attempt is recognised there.
+   */
+  idempotencyKey: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  payload: Payload;
+  /** Routing facts (ids, types, keys; never personal content). */
+  facts: Readonly<Record<string, string | boolean | undefined>>;
+  /** Logger bound to submissionId and target. Log ids, sizes, status codes; never payload content. */
+  log: Logger;
+}
+
+/**
+ * What happened. `delivered`: the back office has it. `retryable`: try again later (network, timeout,
+ * 408, 429, 5xx); capped by the target's attempt limit. `rejected`: permanent, never retried; the delivery
+ * goes to the dead letters with `reason`. An adapter that throws counts as retryable (`adapter-error`).
+ */
+export type DeliveryOutcome =
+  | { status: 'delivered'; /** Back-office reference, e.g. a file number, if it gave one. */ reference?: string; detail?: string }
+  | { status: 'retryable'; reason: string; detail: string; /** Back office asked to wait this long (e.g. Retry-After). */ retryAfterMs?: number }
+  | { status: 'rejected'; reason: string; detail: string };
+
+/** Result of `check`, shown in readiness. */
+export interface HealthResult {
+  ok: boolean;
+  detail?: string;
+}
+
+/** Services an adapter gets at creation. */
+export interface AdapterContext {
+  target: string;
+  log: Logger;
+}
+
+/** A live adapter instance for one target. */
+export interface Adapter {
+  /** Called once before the first delivery. Throwing here fails start-up with the adapter's message. */
+  connect(): Promise<void>;
+  /**
+   * Delivers one payload. Called concurrently up to the target's concurrency. Must be idempotent for the
+   * same `idempotencyKey`: after a crash the same delivery may be attempted again.
+   */
+  deliver(request: DeliveryRequest): Promise<DeliveryOutcome>;
+  /** Cheap honest probe of the back office's reachability, for readiness. Must not throw. */
+  check(): Promise<HealthResult>;
+  /** Called once at shutdown after in-flight deliveries finished. */
+  close(): Promise<void>;
+}
+
+/** What an adapter module exports (as `default` or `adapter`). */
+export interface AdapterDefinition<Config = unknown> {
+  /** Name used in configuration (`targets.<t>.adapter`). */
+  name: string;
+  summary: string;
+  /** Validates `targets.<t>.config`; unknown keys should be errors (use z.strictObject). */
+  configSchema: z.ZodType<Config>;
+  /** Deliveries one target takes at once unless the target configures `concurrency`. */
+  defaultConcurrency: number;
+  create(config: Config, context: AdapterContext): Adapter;
+}
+
+/** Helps adapter modules keep their config type: `export default defineAdapter({...})`. */
+export function defineAdapter<Config>(definition: AdapterDefinition<Config>): AdapterDefinition<Config> {
+  return definition;
+}

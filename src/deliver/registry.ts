@@ -1,0 +1,31 @@
+// The adapter registry: the built-ins in one explicit list, plus adapters loaded from the adapters directory.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { AdapterDefinition } from './adapter';
+import httpAdapter from '../../adapters/http';
+import fileAdapter from '../../adapters/file';
+
+export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [httpAdapter as AdapterDefinition<never>, fileAdapter as AdapterDefinition<never>];
+
+export type AdapterRegistry = ReadonlyMap<string, AdapterDefinition<unknown>>;
+
+const isDefinition = (value: unknown): value is AdapterDefinition<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as AdapterDefinition).name === 'string'
+  && typeof (value as AdapterDefinition).create === 'function' && typeof (value as AdapterDefinition).configSchema === 'object';
+
+/** Built-ins plus `<adaptersDir>/<name>/index` for each adapter name the configuration uses that is not built in. */
+export function loadAdapters(names: Iterable<string>, adaptersDir: string): AdapterRegistry {
+  const registry = new Map<string, AdapterDefinition<unknown>>(BUILT_IN_ADAPTERS.map((a) => [a.name, a as AdapterDefinition<unknown>]));
+  for (const name of names) {
+    if (registry.has(name)) continue;
+    const base = path.resolve(adaptersDir, name, 'index');
+    if (!['.js', '.ts'].some((ext) => existsSync(base + ext))) continue;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- adapters are loaded by path at start-up
+    const loaded = require(base) as { default?: unknown; adapter?: unknown };
+    const definition = loaded.default ?? loaded.adapter;
+    if (!isDefinition(definition)) throw new Error(`${base}: does not export an adapter definition (default or "adapter")`);
+    if (definition.name !== name) throw new Error(`${base}: adapter is named "${definition.name}", expected "${name}"`);
+    registry.set(name, definition);
+  }
+  return registry;
+}

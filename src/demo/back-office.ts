@@ -1,0 +1,100 @@
+// A small demo back office for the bundled example and the tests: accepts JSON or XML deliveries per office,
+// answers with a file number (Aktenzeichen), recognises repeated Idempotency-Keys, and can be told to fail.
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express from 'express';
+
+export interface ReceivedDelivery {
+  office: string;
+  idempotencyKey: string;
+  submissionId: string;
+  contentType: string;
+  bytes: number;
+  sha256: string;
+  body: Buffer;
+  aktenzeichen: string;
+}
+
+/** Decides the answer to one request: a status, or 'hang' to never answer (timeout tests). */
+export type Behaviour = (office: string, request: { idempotencyKey: string }) => number | 'hang';
+
+export interface BackOffice {
+  url: string;
+  /** First delivery per idempotency key, in arrival order. */
+  received: ReceivedDelivery[];
+  /** Requests that repeated an idempotency key already received. */
+  duplicates: number;
+  /** Requests answered with a failure status (any office). */
+  failures: number;
+  setBehaviour(behaviour: Behaviour | undefined): void;
+  close(): Promise<void>;
+}
+
+export async function startBackOffice(options: { port?: number; host?: string; directory?: string; behaviour?: Behaviour } = {}): Promise<BackOffice> {
+  const received: ReceivedDelivery[] = [];
+  const byKey = new Map<string, ReceivedDelivery>();
+  let behaviour = options.behaviour;
+  const state = { duplicates: 0, failures: 0 };
+  const app = express();
+  app.use(express.raw({ type: () => true, limit: '50mb' }));
+  app.options('/:office', (_req, res) => {
+    res.sendStatus(204);
+  });
+  app.post('/:office', (req, res) => {
+    const office = String(req.params.office);
+    const idempotencyKey = req.get('idempotency-key') ?? '';
+    const decided = behaviour?.(office, { idempotencyKey }) ?? 201;
+    if (decided === 'hang') return;
+    if (decided >= 300) {
+      state.failures += 1;
+      res.status(decided).json({ error: `demo back office answers ${decided}` });
+      return;
+    }
+    const existing = byKey.get(idempotencyKey);
+    if (existing) {
+      state.duplicates += 1;
+      res.status(200).json({ aktenzeichen: existing.aktenzeichen, duplicate: true });
+      return;
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const delivery: ReceivedDelivery = {
+      office,
+      idempotencyKey,
+      submissionId: req.get('x-submission-id') ?? '',
+      contentType: req.get('content-type') ?? '',
+      bytes: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      body,
+      aktenzeichen: `${office.toUpperCase()}-${new Date().getFullYear()}-${String(received.length + 1).padStart(6, '0')}`,
+    };
+    received.push(delivery);
+    if (idempotencyKey) byKey.set(idempotencyKey, delivery);
+    if (options.directory) {
+      const dir = path.join(options.directory, office);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `${delivery.aktenzeichen}.${delivery.contentType.includes('json') ? 'json' : 'xml'}`), body);
+    }
+    res.status(201).json({ aktenzeichen: delivery.aktenzeichen });
+  });
+  app.get('/', (_req, res) => {
+    res.json({ received: received.map(({ body: _body, ...summary }) => summary), duplicates: state.duplicates, failures: state.failures });
+  });
+  const server = await new Promise<ReturnType<typeof app.listen>>((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    get duplicates() { return state.duplicates; },
+    get failures() { return state.failures; },
+    setBehaviour(next) { behaviour = next; },
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

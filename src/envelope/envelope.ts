@@ -1,0 +1,38 @@
+// The envelope of a submission: the strict gate and XÖV header at intake, configured XPath facts on the DOM.
+import type { Document } from '@xmldom/xmldom';
+import { decodeXml } from './decode';
+import { inspectXml, type XmlLimits } from './xml-gate';
+import { readXoevFacts, type XoevFacts } from './xoev-header';
+import { compileXPath, type Namespaces } from './xpath';
+
+/** Flat routing facts: the XÖV facts plus configured ones. Keys and ids only, never personal content. */
+export type Facts = Readonly<Record<string, string | boolean | undefined>>;
+
+export interface CheckedMessage {
+  text: string;
+  facts: XoevFacts;
+  elementCount: number;
+}
+
+/** Intake's check of one message: decode, strict gate, XÖV header. Throws InputError. */
+export function checkMessage(body: Buffer, limits: XmlLimits): CheckedMessage {
+  const text = decodeXml(body);
+  const outline = inspectXml(text, limits);
+  return { text, facts: readXoevFacts(outline), elementCount: outline.elementCount };
+}
+
+/** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */
+export type FactExtractor = (document: Document, known: Facts) => Record<string, string | undefined>;
+
+export function compileFacts(definitions: Record<string, string[]>, namespaces: Namespaces): FactExtractor {
+  const compiled = Object.entries(definitions).map(([name, expressions]) => [name, expressions.map((e) => compileXPath(e, namespaces))] as const);
+  return (document, known) => {
+    const facts: Record<string, string | undefined> = {};
+    for (const [name, expressions] of compiled) {
+      // Facts defined earlier are visible to later ones as $name, like the XÖV facts ($reader, $messageType, ...).
+      const variables = { ...known, ...facts };
+      facts[name] = expressions.map((expression) => expression.string(document, variables).trim()).find((value) => value !== '');
+    }
+    return facts;
+  };
+}

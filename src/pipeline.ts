@@ -1,0 +1,165 @@
+// The whole flow of a submission, stage by stage:
+//   receive (intake: check, store durably, enqueue) → route (facts, ordered routes, deliveries)
+//   → deliver (map, adapter, outcome: delivered | retry with backoff | dead letter) → status in the store.
+// Each stage is idempotent: a message handed out twice (after a crash) changes nothing twice.
+import type { Logger } from 'pino';
+import type { Document } from '@xmldom/xmldom';
+import type { LoadedConfig, TargetPlan } from './config/load';
+import { checkMessage, type Facts } from './envelope/envelope';
+import { decodeXml } from './envelope/decode';
+import { parseDom } from './envelope/dom';
+import { MappingError } from './map/mapping';
+import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
+import { backoffDelay } from './deliver/backoff';
+import type { AttemptOutcome, Store, SubmissionState } from './store/store';
+import type { Disposition, ReceivedMessage, Transport } from './transport/transport';
+
+export const ROUTE_QUEUE = 'route';
+export const deliveryQueue = (target: string) => `deliver.${target}`;
+
+export interface ReceiveResult {
+  submissionId: string;
+  status: SubmissionState;
+  /** True when a submission with the same nachrichtenUUID was already accepted. */
+  duplicate: boolean;
+}
+
+export interface PipelineDependencies {
+  config: LoadedConfig;
+  store: Store;
+  transport: Transport;
+  /** A connected adapter per target name. */
+  adapters: ReadonlyMap<string, Adapter>;
+  log: Logger;
+}
+
+/** Parses the document at most once, and only if a stage needs it. */
+const lazyDocument = (raw: Buffer) => {
+  let document: Document | undefined;
+  return () => (document ??= parseDom(decodeXml(raw)));
+};
+
+export class Pipeline {
+  constructor(private readonly deps: PipelineDependencies) {}
+
+  /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
+  async start(): Promise<void> {
+    const { transport, store, config } = this.deps;
+    transport.consume(ROUTE_QUEUE, 4, (message) => this.route(message));
+    for (const plan of config.targets.values()) {
+      transport.consume(deliveryQueue(plan.name), plan.concurrency, (message) => this.deliver(plan, message));
+    }
+    for (const submissionId of await store.listReceived()) {
+      await transport.publish(ROUTE_QUEUE, { key: submissionId, body: { submissionId } });
+    }
+  }
+
+  /**
+   * Intake: checks the message (throws InputError, nothing stored) and stores it durably. Resolves only
+   * when the submission is on disk and queued for routing; then the caller may answer "accepted".
+   */
+  async receive(body: Buffer, source: string): Promise<ReceiveResult> {
+    const checked = checkMessage(body, this.deps.config.raw.xml);
+    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
+    const log = this.deps.log.child({ submissionId: submission.id });
+    if (created || submission.state === 'received') {
+      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id } });
+    }
+    log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
+    return { submissionId: submission.id, status: submission.state, duplicate: !created };
+  }
+
+  /** Routing stage: configured facts, ordered routes; records the deliveries (or parks) and enqueues them. */
+  async route(message: ReceivedMessage): Promise<Disposition> {
+    const { store, transport, config } = this.deps;
+    const submissionId = message.body.submissionId!;
+    const log = this.deps.log.child({ submissionId });
+    const status = await store.get(submissionId);
+    if (!status) {
+      log.warn({ event: 'route' }, 'routing message for an unknown submission dropped');
+      return { kind: 'ack' };
+    }
+    if (status.state === 'received') {
+      const raw = (await store.payload(submissionId))!;
+      const document = lazyDocument(raw);
+      const extracted = Object.keys(config.raw.facts).length ? config.extractFacts(document(), status.facts) : {};
+      const facts: Facts = { ...status.facts, ...extracted };
+      const decision = config.router.decide({ facts, document });
+      if (await store.recordRouting(submissionId, facts, decision.routes, decision.targets)) {
+        if (decision.targets.length) log.info({ event: 'routed', routes: decision.routes, targets: decision.targets.map((t) => t.target) }, 'submission routed');
+        else log.warn({ event: 'parked', reason: 'no-route' }, 'no route matched; submission parked');
+      }
+    }
+    for (const delivery of await store.deliveries(submissionId)) {
+      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId } });
+    }
+    return { kind: 'ack' };
+  }
+
+  /** Delivery stage: map for the target, hand to its adapter, record the outcome, retry or dead-letter. */
+  async deliver(plan: TargetPlan, message: ReceivedMessage): Promise<Disposition> {
+    const { store } = this.deps;
+    const submissionId = message.body.submissionId!;
+    const target = plan.name;
+    const log = this.deps.log.child({ submissionId, target });
+    const delivery = (await store.deliveries(submissionId)).find((d) => d.target === target);
+    if (!delivery || delivery.state !== 'pending') return { kind: 'ack' };
+    if (delivery.attempts >= plan.retry.maxAttempts) {
+      // Attempts were counted but never finished (the process died during them): do not try forever.
+      const detail = `${delivery.attempts} attempts started, none finished`;
+      await store.recordOutcome(submissionId, target, delivery.attempts, { kind: 'dead', reason: 'max-attempts-exceeded', detail });
+      log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: delivery.attempts }, 'delivery dead-lettered');
+      return { kind: 'dead', reason: 'max-attempts-exceeded' };
+    }
+    const attempt = await store.beginAttempt(submissionId, target);
+    const outcome = await this.attempt(plan, submissionId, attempt, log);
+    const recorded = this.classify(plan, attempt, outcome);
+    await store.recordOutcome(submissionId, target, attempt, recorded);
+    switch (recorded.kind) {
+      case 'delivered':
+        log.info({ event: 'delivered', attempt, reference: recorded.reference }, 'delivered');
+        return { kind: 'ack' };
+      case 'retry': {
+        const delayMs = Math.max(0, recorded.nextAttemptAt.getTime() - Date.now());
+        log.warn({ event: 'retry', attempt, reason: recorded.reason, detail: recorded.detail, delayMs }, 'delivery failed; will retry');
+        return { kind: 'retry', delayMs };
+      }
+      case 'dead':
+        log.error({ event: 'dead-lettered', attempt, reason: recorded.reason, detail: recorded.detail }, 'delivery dead-lettered');
+        return { kind: 'dead', reason: recorded.reason };
+    }
+  }
+
+  /** Maps and delivers once. Never throws: every failure becomes an outcome. */
+  private async attempt(plan: TargetPlan, submissionId: string, attempt: number, log: Logger): Promise<DeliveryOutcome> {
+    const adapter = this.deps.adapters.get(plan.name)!;
+    let payload: Payload;
+    let facts: Facts;
+    try {
+      const raw = (await this.deps.store.payload(submissionId))!;
+      facts = (await this.deps.store.get(submissionId))!.facts;
+      const document = lazyDocument(raw);
+      payload = plan.mapping.run({ raw, facts, get document() { return document(); } });
+    } catch (error) {
+      if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
+      return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
+    }
+    try {
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, facts, log });
+    } catch (error) {
+      log.error({ err: error }, 'adapter threw instead of returning an outcome');
+      return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };
+    }
+  }
+
+  /** Turns an adapter outcome into what is recorded: retryable becomes dead once the attempts are used up. */
+  private classify(plan: TargetPlan, attempt: number, outcome: DeliveryOutcome): AttemptOutcome {
+    if (outcome.status === 'delivered') return { kind: 'delivered', reference: outcome.reference, detail: outcome.detail };
+    if (outcome.status === 'rejected') return { kind: 'dead', reason: outcome.reason, detail: outcome.detail };
+    if (attempt >= plan.retry.maxAttempts) {
+      return { kind: 'dead', reason: 'max-attempts-exceeded', detail: `${attempt} attempts; last: ${outcome.reason} (${outcome.detail})` };
+    }
+    const delay = Math.min(plan.retry.maxDelay, Math.max(backoffDelay(plan.retry, attempt), outcome.retryAfterMs ?? 0));
+    return { kind: 'retry', reason: outcome.reason, detail: outcome.detail, nextAttemptAt: new Date(Date.now() + delay) };
+  }
+}

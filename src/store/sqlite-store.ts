@@ -1,0 +1,187 @@
+// The embedded store on SQLite: one transaction per state change, so a crash never leaves half a record.
+import { randomUUID } from 'node:crypto';
+import type { Facts } from '../envelope/envelope';
+import type { RoutedTarget } from '../route/router';
+import type { SqliteDatabase } from './sqlite';
+import type {
+  AttemptOutcome, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+} from './store';
+
+interface SubmissionRow {
+  id: string;
+  message_uuid: string;
+  state: SubmissionState;
+  reason: string | null;
+  source: string;
+  facts: string;
+  routes: string;
+  size: number;
+  received_at: string;
+  updated_at: string;
+}
+
+interface DeliveryRow {
+  target: string;
+  route: string;
+  state: DeliveryRecord['state'];
+  attempts: number;
+  reason: string | null;
+  detail: string | null;
+  reference: string | null;
+  next_attempt_at: string | null;
+  updated_at: string;
+}
+
+interface EventRow {
+  at: string;
+  event: HistoryEvent['event'];
+  target: string | null;
+  attempt: number | null;
+  outcome: HistoryEvent['outcome'] | null;
+  reason: string | null;
+  detail: string | null;
+}
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+export class SqliteStore implements Store {
+  private readonly statements;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.statements = {
+      byUuid: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE message_uuid = ?'),
+      byId: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
+      insertSubmission: db.prepare(
+        `INSERT INTO submissions (id, message_uuid, state, source, facts, size, received_at, updated_at)
+         VALUES (@id, @messageUuid, 'received', @source, @facts, @size, @now, @now)`,
+      ),
+      insertPayload: db.prepare('INSERT INTO payloads (submission_id, body) VALUES (?, ?)'),
+      payload: db.prepare<[string], { body: Buffer }>('SELECT body FROM payloads WHERE submission_id = ?'),
+      insertEvent: db.prepare(
+        `INSERT INTO events (submission_id, at, event, target, attempt, outcome, reason, detail)
+         VALUES (@id, @at, @event, @target, @attempt, @outcome, @reason, @detail)`,
+      ),
+      events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
+      received: db.prepare<[], string>("SELECT id FROM submissions WHERE state = 'received' ORDER BY received_at").pluck(),
+      setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
+      insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
+      deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
+      beginAttempt: db.prepare<[string, string, string], { attempts: number }>(
+        'UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE submission_id = ? AND target = ? RETURNING attempts',
+      ),
+      updateDelivery: db.prepare(
+        `UPDATE deliveries SET state = @state, reason = @reason, detail = @detail, reference = COALESCE(@reference, reference),
+           next_attempt_at = @nextAttemptAt, updated_at = @now WHERE submission_id = @id AND target = @target`,
+      ),
+      deliveryStates: db.prepare<[string], { state: string; n: number }>('SELECT state, count(*) AS n FROM deliveries WHERE submission_id = ? GROUP BY state'),
+    };
+  }
+
+  private event(id: string, event: Omit<HistoryEvent, 'at'>, at: string): void {
+    this.statements.insertEvent.run({
+      id, at, event: event.event, target: event.target ?? null, attempt: event.attempt ?? null,
+      outcome: event.outcome ?? null, reason: event.reason ?? null, detail: event.detail ?? null,
+    });
+  }
+
+  async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const existing = this.statements.byUuid.get(input.messageUuid);
+      if (existing) {
+        this.event(existing.id, { event: 'resent', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+        return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
+      }
+      const id = randomUUID();
+      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, facts: JSON.stringify(input.facts), size: input.payload.length, now });
+      this.statements.insertPayload.run(id, input.payload);
+      this.event(id, { event: 'received', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+      return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
+    })();
+  }
+
+  async get(id: string): Promise<SubmissionStatus | undefined> {
+    const row = this.statements.byId.get(id);
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      messageUuid: row.message_uuid,
+      state: row.state,
+      reason: orUndefined(row.reason),
+      source: row.source,
+      size: row.size,
+      receivedAt: row.received_at,
+      updatedAt: row.updated_at,
+      facts: JSON.parse(row.facts) as Facts,
+      routes: JSON.parse(row.routes) as string[],
+      deliveries: await this.deliveries(id),
+      history: this.statements.events.all(id).map((e) => ({
+        at: e.at, event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
+        outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
+      })),
+    };
+  }
+
+  async payload(id: string): Promise<Buffer | undefined> {
+    return this.statements.payload.get(id)?.body;
+  }
+
+  async listReceived(): Promise<string[]> {
+    return this.statements.received.all();
+  }
+
+  async recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const row = this.statements.byId.get(id);
+      if (!row || row.state !== 'received') return false;
+      const now = new Date().toISOString();
+      const parked = targets.length === 0;
+      this.statements.setState.run({ id, state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), now });
+      for (const t of targets) this.statements.insertDelivery.run(id, t.target, t.route, now);
+      if (parked) this.event(id, { event: 'parked', reason: 'no-route', detail: 'no route matched' }, now);
+      else this.event(id, { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` }, now);
+      return true;
+    })();
+  }
+
+  async deliveries(id: string): Promise<DeliveryRecord[]> {
+    return this.statements.deliveries.all(id).map((d) => ({
+      target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference), nextAttemptAt: orUndefined(d.next_attempt_at), updatedAt: d.updated_at,
+    }));
+  }
+
+  async beginAttempt(id: string, target: string): Promise<number> {
+    const row = this.statements.beginAttempt.get(new Date().toISOString(), id, target);
+    if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
+    return row.attempts;
+  }
+
+  async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {
+    this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
+      this.statements.updateDelivery.run({
+        id, target, state, now,
+        reason: outcome.kind === 'delivered' ? null : outcome.reason,
+        detail: outcome.detail ?? null,
+        reference: outcome.kind === 'delivered' ? outcome.reference ?? null : null,
+        nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt.toISOString() : null,
+      });
+      this.event(id, {
+        event: 'attempt', target, attempt, outcome: outcome.kind,
+        reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
+        detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
+      }, now);
+      const counts = Object.fromEntries(this.statements.deliveryStates.all(id).map((r) => [r.state, r.n]));
+      if (!counts.pending) {
+        const failed = (counts.dead ?? 0) > 0;
+        this.statements.setState.run({ id, state: failed ? 'failed' : 'delivered', reason: null, facts: null, routes: null, now });
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    // The database handle is shared with the embedded transport; the composition root closes it.
+  }
+}

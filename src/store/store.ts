@@ -1,0 +1,84 @@
+// The store contract: submission status, history, delivery attempts, idempotency and payloads.
+// Implemented by the embedded SQLite store now and by PostgreSQL in production mode.
+import type { Facts } from '../envelope/envelope';
+import type { RoutedTarget } from '../route/router';
+
+export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed';
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+export interface NewSubmission {
+  messageUuid: string;
+  facts: Facts;
+  payload: Buffer;
+  /** Where it came from, e.g. `http`. */
+  source: string;
+}
+
+export interface SubmissionSummary {
+  id: string;
+  messageUuid: string;
+  state: SubmissionState;
+}
+
+export interface DeliveryRecord {
+  target: string;
+  route: string;
+  state: DeliveryState;
+  attempts: number;
+  reason?: string;
+  detail?: string;
+  reference?: string;
+  nextAttemptAt?: string;
+  updatedAt: string;
+}
+
+export interface HistoryEvent {
+  at: string;
+  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt';
+  target?: string;
+  attempt?: number;
+  outcome?: 'delivered' | 'retry' | 'dead';
+  reason?: string;
+  detail?: string;
+}
+
+/** Everything the status API shows: ids, keys, states, reasons; never payload content. */
+export interface SubmissionStatus extends SubmissionSummary {
+  reason?: string;
+  source: string;
+  size: number;
+  receivedAt: string;
+  updatedAt: string;
+  facts: Facts;
+  routes: string[];
+  deliveries: DeliveryRecord[];
+  history: HistoryEvent[];
+}
+
+export type AttemptOutcome =
+  | { kind: 'delivered'; reference?: string; detail?: string }
+  | { kind: 'retry'; reason: string; detail: string; nextAttemptAt: Date }
+  | { kind: 'dead'; reason: string; detail: string };
+
+export interface Store {
+  /**
+   * Stores a new submission with its payload, durably, or finds the one with the same messageUuid
+   * (`created: false`, a `resent` event is recorded). Resolves only once it is on disk.
+   */
+  accept(submission: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }>;
+  get(id: string): Promise<SubmissionStatus | undefined>;
+  payload(id: string): Promise<Buffer | undefined>;
+  /** Ids of submissions still in state `received` (for the start-up sweep). */
+  listReceived(): Promise<string[]>;
+  /**
+   * Records the routing decision once: creates the deliveries (state `routed`), or parks the submission
+   * with reason `no-route` when there are none. Returns false if the submission was already routed.
+   */
+  recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean>;
+  deliveries(id: string): Promise<DeliveryRecord[]>;
+  /** Counts one more attempt durably before the adapter is called; returns the attempt number. */
+  beginAttempt(id: string, target: string): Promise<number>;
+  /** Records an attempt's outcome and updates the submission's state. */
+  recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,153 @@
+// The embedded transport: durable queues in the same SQLite database as the store (single node).
+// A message is claimed (leased) while its handler runs; leases are cleared at start-up, so whatever was
+// in flight when the process died is handed out again.
+import type { Logger } from 'pino';
+import type { SqliteDatabase } from '../store/sqlite';
+import { HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Transport } from './transport';
+
+interface JobRow {
+  id: number;
+  key: string;
+  body: string;
+  deliveries: number;
+}
+
+/** Longest sleep of an idle consumer; publishes in this process wake it at once. */
+const IDLE_POLL_MS = 1_000;
+
+class Consumer {
+  private inFlight = new Set<Promise<void>>();
+  private wake: (() => void) | undefined;
+  private running = true;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly transport: EmbeddedTransport,
+    readonly queue: string,
+    private readonly concurrency: number,
+    private readonly handler: Handler,
+    private readonly log: Logger,
+  ) {
+    this.done = this.loop();
+  }
+
+  notify(): void {
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.notify();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const free = this.concurrency - this.inFlight.size;
+      if (free > 0) {
+        for (const job of this.transport.claim(this.queue, free)) {
+          const run = this.run(job).finally(() => {
+            this.inFlight.delete(run);
+            this.notify();
+          });
+          this.inFlight.add(run);
+        }
+      }
+      const sleep = this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(sleep, 0));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async run(job: JobRow): Promise<void> {
+    let disposition: Disposition;
+    try {
+      disposition = await this.handler({ key: job.key, body: JSON.parse(job.body) as Record<string, string>, deliveryCount: job.deliveries });
+    } catch (error) {
+      this.log.error({ queue: this.queue, key: job.key, err: error }, 'handler failed; message will be handed out again');
+      disposition = job.deliveries >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
+    }
+    this.transport.settle(this.queue, job, disposition);
+  }
+}
+
+export class EmbeddedTransport implements Transport {
+  private readonly consumers: Consumer[] = [];
+  private readonly statements;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly log: Logger,
+  ) {
+    // Single process owns the database (exclusive lock): nothing can be in flight at start-up.
+    db.prepare('UPDATE jobs SET leased = 0 WHERE leased = 1').run();
+    this.statements = {
+      insert: db.prepare('INSERT OR IGNORE INTO jobs (queue, key, body, available_at) VALUES (?, ?, ?, ?)'),
+      claim: db.prepare<[string, number, number], JobRow>(
+        `UPDATE jobs SET leased = 1, deliveries = deliveries + 1
+         WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND leased = 0 AND available_at <= ? ORDER BY available_at, id LIMIT ?)
+         RETURNING id, key, body, deliveries`,
+      ),
+      next: db.prepare<[string], number | null>('SELECT min(available_at) FROM jobs WHERE queue = ? AND leased = 0').pluck(),
+      remove: db.prepare('DELETE FROM jobs WHERE id = ?'),
+      release: db.prepare('UPDATE jobs SET leased = 0, available_at = ? WHERE id = ?'),
+      dead: db.prepare('INSERT INTO dead_letters (queue, key, body, reason, deliveries, at) VALUES (?, ?, ?, ?, ?, ?)'),
+    };
+  }
+
+  async publish(queue: string, message: QueueMessage): Promise<void> {
+    this.statements.insert.run(queue, message.key, JSON.stringify(message.body), Date.now());
+    for (const consumer of this.consumers) if (consumer.queue === queue) consumer.notify();
+  }
+
+  consume(queue: string, concurrency: number, handler: Handler): void {
+    this.consumers.push(new Consumer(this, queue, concurrency, handler, this.log));
+  }
+
+  /** @internal Claims up to `limit` ready messages of `queue`. */
+  claim(queue: string, limit: number): JobRow[] {
+    return this.statements.claim.all(queue, Date.now(), limit);
+  }
+
+  /** @internal Milliseconds until the next message of `queue` becomes ready (Infinity if none). */
+  msUntilNext(queue: string): number {
+    const next = this.statements.next.get(queue);
+    return next === null || next === undefined ? Infinity : next - Date.now();
+  }
+
+  /** @internal Carries out a consumer's disposition. */
+  settle(queue: string, job: JobRow, disposition: Disposition): void {
+    // A handler that outlived the shutdown grace period: its lease is cleared at the next start.
+    if (!this.db.open) return;
+    if (disposition.kind === 'ack') {
+      this.statements.remove.run(job.id);
+    } else if (disposition.kind === 'retry') {
+      this.statements.release.run(Date.now() + disposition.delayMs, job.id);
+    } else {
+      this.db.transaction(() => {
+        this.statements.dead.run(queue, job.key, job.body, disposition.reason, job.deliveries, new Date().toISOString());
+        this.statements.remove.run(job.id);
+      })();
+    }
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    for (const consumer of this.consumers) consumer.stop();
+    const drained = Promise.all(this.consumers.map(async (c) => {
+      await c.done;
+      await c.drain();
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,39 @@
+// The transport contract: durable queues between the pipeline's stages. Embedded (SQLite) now,
+// RabbitMQ (quorum queues) in production mode.
+
+/** A message on a queue. `key` deduplicates: publishing a key that is still queued is a no-op. */
+export interface QueueMessage {
+  key: string;
+  body: Record<string, string>;
+}
+
+export interface ReceivedMessage extends QueueMessage {
+  /** How often this message has been handed to a consumer, this time included. */
+  deliveryCount: number;
+}
+
+/** What the consumer decided; the transport carries it out. */
+export type Disposition =
+  | { kind: 'ack' }
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'dead'; reason: string };
+
+export type Handler = (message: ReceivedMessage) => Promise<Disposition>;
+
+export interface Transport {
+  /** Resolves once the message is durable (embedded: committed; RabbitMQ: publisher-confirmed). */
+  publish(queue: string, message: QueueMessage): Promise<void>;
+  /**
+   * Starts handing messages of `queue` to `handler`, at most `concurrency` at once. A handler that throws
+   * is retried after a pause; after `redeliveryLimit` hand-overs the message goes to the dead letters,
+   * so a poison message can never loop.
+   */
+  consume(queue: string, concurrency: number, handler: Handler): void;
+  /** Stops handing out messages and waits up to `graceMs` for handlers in flight. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** Hand-overs of one message before the transport dead-letters it (`redelivery-limit`). */
+export const REDELIVERY_LIMIT = 25;
+/** Pause before a message whose handler threw is handed out again. */
+export const HANDLER_ERROR_DELAY_MS = 5_000;
