@@ -19,9 +19,10 @@ program
   .description('start the router')
   .requiredOption('-c, --config <file>', 'deployment configuration (YAML)')
   .option('-p, --port <port>', 'override server.port', (v) => Number.parseInt(v, 10))
+  .option('--host <address>', 'override server.host (e.g. 0.0.0.0 in a container)')
   .option('--demo-back-office [port]', 'also run the demo back office (for the bundled example)', (v) => Number.parseInt(v, 10))
   .option('--grace <ms>', 'shutdown grace period for in-flight deliveries', (v) => Number.parseInt(v, 10), 10_000)
-  .action(async (options: { config: string; port?: number; demoBackOffice?: number | true; grace: number }) => {
+  .action(async (options: { config: string; port?: number; host?: string; demoBackOffice?: number | true; grace: number }) => {
     const log = createLogger();
     const config = loadConfigOrExit(options.config);
     if (options.demoBackOffice !== undefined) {
@@ -29,7 +30,7 @@ program
       const backOffice = await startBackOffice({ port, directory: 'var/demo-back-office' });
       log.info({ event: 'demo-back-office', url: backOffice.url }, 'demo back office listening; received deliveries are written to var/demo-back-office/');
     }
-    const router = await startRouter(config, { log, port: options.port });
+    const router = await startRouter(config, { log, port: options.port, host: options.host });
     const shutdown = (signal: string) => {
       log.info({ event: 'shutdown', signal }, 'shutting down');
       router.close(options.grace).then(() => process.exit(0), (error: unknown) => {

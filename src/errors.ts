@@ -33,7 +33,6 @@ export const REASONS = {
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
-  'target-unknown': { status: 0, title: 'Delivery target no longer configured' },
   // Service
   'store-unavailable': { status: 503, title: 'Store unavailable; try again later' },
   'internal-error': { status: 500, title: 'Internal error' },

@@ -11,12 +11,14 @@ import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
 import { openSqlite } from './store/sqlite';
 import { SqliteStore } from './store/sqlite-store';
+import type { Store } from './store/store';
 import { EmbeddedTransport } from './transport/embedded-transport';
 
 export interface RunningRouter {
   /** Base URL of the HTTP server, e.g. http://127.0.0.1:8080 */
   url: string;
   pipeline: Pipeline;
+  store: Store;
   /** Stops accepting, lets in-flight deliveries finish (up to `graceMs`), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -25,6 +27,8 @@ export interface StartOptions {
   log: Logger;
   /** Override the configured port (0: any free port). */
   port?: number;
+  /** Override the configured host. */
+  host?: string;
 }
 
 export async function startRouter(config: LoadedConfig, options: StartOptions): Promise<RunningRouter> {
@@ -63,7 +67,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   app.use(intakeErrors(log));
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? config.raw.server.port, config.raw.server.host, () => resolve(s));
+    const s = app.listen(options.port ?? config.raw.server.port, options.host ?? config.raw.server.host, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address() as AddressInfo;
@@ -74,6 +78,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   return {
     url,
     pipeline,
+    store,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

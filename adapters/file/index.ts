@@ -18,6 +18,8 @@ const configSchema = z.strictObject({
 export type FileAdapterConfig = z.output<typeof configSchema>;
 
 const SAFE = /[^A-Za-z0-9._-]/g;
+/** `.<final name>.<12 hex>.tmp`: hidden from a back office that skips dot files. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
 /** Fills the template; every inserted value is reduced to safe characters, so no value can leave the directory. */
 export function fileNameFor(template: string, values: Record<string, string | undefined>): string {
@@ -36,6 +38,10 @@ export default defineAdapter<FileAdapterConfig>({
     return {
       async connect() {
         if (config.createDirectory) await fs.mkdir(directory, { recursive: true });
+        // A process killed between writing and renaming leaves its temp file behind; the delivery itself is
+        // retried, so the orphan is removed here. Only names of our own temp pattern are touched.
+        const entries = await fs.readdir(directory).catch(() => [] as string[]);
+        await Promise.all(entries.filter((entry) => TEMP_NAME.test(entry)).map((entry) => fs.rm(path.join(directory, entry), { force: true })));
       },
       async deliver(request): Promise<DeliveryOutcome> {
         let name: string;

@@ -4,13 +4,23 @@ import { duration, oneOrMany, size } from './units';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_"');
 
-export const retrySchema = z.strictObject({
+const retryFields = {
   /** Attempts in all, the first included; then the delivery goes to the dead letters. */
-  maxAttempts: z.number().int().min(1).max(100).default(8),
-  initialDelay: duration.default(1000),
-  maxDelay: duration.default(300_000),
-  multiplier: z.number().min(1).max(10).default(2),
+  maxAttempts: z.number().int().min(1).max(1000),
+  initialDelay: duration,
+  maxDelay: duration,
+  multiplier: z.number().min(1).max(10),
+};
+
+export const retrySchema = z.strictObject({
+  maxAttempts: retryFields.maxAttempts.default(20),
+  initialDelay: retryFields.initialDelay.default(1000),
+  maxDelay: retryFields.maxDelay.default(600_000),
+  multiplier: retryFields.multiplier.default(2),
 });
+
+/** A target's overrides of `delivery.retry`: only the keys it gives, no defaults (they would mask the deployment's values). */
+const retryOverrideSchema = z.strictObject(retryFields).partial();
 
 const matchValue = oneOrMany(z.string().min(1));
 
@@ -53,7 +63,7 @@ export const targetSchema = z.strictObject({
   mapping: name,
   /** Deliveries this target takes at once; default from the adapter. */
   concurrency: z.number().int().min(1).max(256).optional(),
-  retry: retrySchema.partial().optional(),
+  retry: retryOverrideSchema.optional(),
   /** The adapter's own configuration, validated by the adapter's schema. */
   config: z.record(z.string(), z.unknown()).default({}),
 });

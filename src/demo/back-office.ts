@@ -39,13 +39,43 @@ export async function startBackOffice(options: { port?: number; host?: string; d
   const state = { duplicates: 0, failures: 0 };
   const app = express();
   app.use(express.raw({ type: () => true, limit: '50mb' }));
+  // Failure injection for trying out retries by hand:
+  //   curl -X POST 'localhost:8090/_fail?office=muenchen-lbk&status=503&seconds=60'   (or &count=3)
+  let injected: { office?: string; status: number; until?: number; remaining?: number } | undefined;
+  app.post('/_fail', (req, res) => {
+    const status = Number(req.query.status ?? 503);
+    if (!Number.isInteger(status) || status < 300 || status > 599) {
+      res.status(400).json({ error: 'status must be 300..599' });
+      return;
+    }
+    injected = {
+      office: typeof req.query.office === 'string' ? req.query.office : undefined,
+      status,
+      until: req.query.seconds ? Date.now() + Number(req.query.seconds) * 1000 : undefined,
+      remaining: req.query.count ? Number(req.query.count) : undefined,
+    };
+    res.json({ injected });
+  });
+  app.delete('/_fail', (_req, res) => {
+    injected = undefined;
+    res.json({ injected: null });
+  });
+  const injectedStatus = (office: string): number | undefined => {
+    if (!injected || (injected.office && injected.office !== office)) return undefined;
+    if ((injected.until !== undefined && Date.now() > injected.until) || injected.remaining === 0) {
+      injected = undefined;
+      return undefined;
+    }
+    if (injected.remaining !== undefined) injected.remaining -= 1;
+    return injected.status;
+  };
   app.options('/:office', (_req, res) => {
     res.sendStatus(204);
   });
   app.post('/:office', (req, res) => {
     const office = String(req.params.office);
     const idempotencyKey = req.get('idempotency-key') ?? '';
-    const decided = behaviour?.(office, { idempotencyKey }) ?? 201;
+    const decided = injectedStatus(office) ?? behaviour?.(office, { idempotencyKey }) ?? 201;
     if (decided === 'hang') return;
     if (decided >= 300) {
       state.failures += 1;

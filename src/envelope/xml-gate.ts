@@ -50,7 +50,9 @@ const HEADER_TEXT_PATHS = new Set([
 
 /** Runs the strict pass. Throws InputError with the position of the first problem. */
 export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): XmlOutline {
-  const parser = sax.parser(true, { xmlns: true, position: true, trim: false });
+  // strictEntities: only XML's five predefined entities; without it sax accepts HTML ones such as &nbsp;
+  // (the option is missing from @types/sax).
+  const parser = sax.parser(true, { xmlns: true, position: true, trim: false, strictEntities: true } as sax.SAXOptions);
   let outline: XmlOutline | undefined;
   let failure: InputError | undefined;
   let depth = 0;
@@ -126,6 +128,10 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
   };
   parser.onerror = (error) => {
     const message = error.message.split('\n')[0];
+    // sax reports text after the root as its own error before `ontext` ever sees it.
+    if (rootClosed && depth === 0 && message?.startsWith('Text data outside of root node')) {
+      fail(new InputError('xml-trailing-content', `text after the root element at ${where()}`));
+    }
     fail(new InputError('xml-not-well-formed', `${message} at ${where()}`));
   };
 

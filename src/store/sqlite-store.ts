@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
         `UPDATE deliveries SET state = @state, reason = @reason, detail = @detail, reference = COALESCE(@reference, reference),
            next_attempt_at = @nextAttemptAt, updated_at = @now WHERE submission_id = @id AND target = @target`,
       ),
+      countByState: db.prepare<[], { state: SubmissionState; n: number }>('SELECT state, count(*) AS n FROM submissions GROUP BY state'),
       deliveryStates: db.prepare<[string], { state: string; n: number }>('SELECT state, count(*) AS n FROM deliveries WHERE submission_id = ? GROUP BY state'),
     };
   }
@@ -179,6 +180,12 @@ export class SqliteStore implements Store {
         this.statements.setState.run({ id, state: failed ? 'failed' : 'delivered', reason: null, facts: null, routes: null, now });
       }
     })();
+  }
+
+  async countByState(): Promise<Record<SubmissionState, number>> {
+    const counts: Record<SubmissionState, number> = { received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 };
+    for (const row of this.statements.countByState.all()) counts[row.state] = row.n;
+    return counts;
   }
 
   async close(): Promise<void> {

@@ -80,5 +80,7 @@ export interface Store {
   beginAttempt(id: string, target: string): Promise<number>;
   /** Records an attempt's outcome and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /** Number of submissions per state (all states present, zero included). */
+  countByState(): Promise<Record<SubmissionState, number>>;
   close(): Promise<void>;
 }

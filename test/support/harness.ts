@@ -1,0 +1,98 @@
+// Test harness: temporary deployments of the router (in-process or as a child process) next to a demo back office.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { stringify } from 'yaml';
+import { compileConfig } from '../../src/config/load';
+import { startRouter, type RunningRouter } from '../../src/main';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const FIXTURES = path.join(REPO, 'test/fixtures');
+
+export function tempDir(prefix = 'antragsrouter-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A deployment for the three cities, with fast retries, writing into `dir`. */
+export function cityConfig(dir: string, backOfficeUrl: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    instance: 'test',
+    server: { port: 0 },
+    store: { path: path.join(dir, 'store.db') },
+    mappingsDir: path.join(REPO, 'mappings'),
+    namespaces: { xbau: 'http://www.xleitstelle.de/xbau/2/6' },
+    facts: {
+      ags: [
+        'string(/*/xbau:bauvorhaben/xbau:verortung/xbau:baugrundstueck/xbau:grundstueck/xbau:anschrift/xbau:gemeindeschluessel/code)',
+        "substring-after($reader, 'bab:')",
+      ],
+    },
+    delivery: { retry: { maxAttempts: 5, initialDelay: '50ms', maxDelay: '200ms' } },
+    targets: {
+      'muenchen-lbk': { adapter: 'http', mapping: 'xbau-bauantrag-json', config: { url: `${backOfficeUrl}/muenchen-lbk`, referenceField: 'aktenzeichen', timeoutMs: 2000 } },
+      'augsburg-boa': { adapter: 'file', mapping: 'xbau-bauantrag-json', config: { directory: path.join(dir, 'out/augsburg'), fileName: '{messageType}-{submissionId}.{ext}' } },
+      'nuernberg-bob': { adapter: 'http', mapping: 'xml-passthrough', config: { url: `${backOfficeUrl}/nuernberg-bob`, timeoutMs: 2000 } },
+    },
+    routes: [
+      { name: 'muenchen', match: { tenant: '09162000' }, deliver: ['muenchen-lbk'] },
+      { name: 'augsburg', match: { tenant: '097610000000', messageType: ['0200', '0202'] }, deliver: ['augsburg-boa'] },
+      { name: 'nuernberg', match: { tenant: '09564000' }, deliver: ['nuernberg-bob'] },
+    ],
+    ...overrides,
+  };
+}
+
+/** Log lines captured as text, to prove what never appears in them. */
+export function captureLog(): { log: pino.Logger; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), text: () => chunks.join('') };
+}
+
+export async function startTestRouter(config: Record<string, unknown>, log = pino({ level: 'silent' })): Promise<RunningRouter> {
+  return startRouter(compileConfig(config, 'test'), { log });
+}
+
+/** Writes the configuration as YAML (for the command line). */
+export function writeConfig(dir: string, config: Record<string, unknown>): string {
+  const file = path.join(dir, 'antragsrouter.yaml');
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+/** A copy of a fixture message with a new nachrichtenUUID (and optionally another AGS). */
+export function variant(xml: string, options: { uuid?: string; ags?: string } = {}): string {
+  const uuid = options.uuid ?? randomUUID();
+  let out = xml.replace(/<nachrichtenUUID>[^<]+<\/nachrichtenUUID>/, `<nachrichtenUUID>${uuid}</nachrichtenUUID>`);
+  if (options.ags) out = out.replace(/09162000|09761000|09564000/g, options.ags);
+  return out;
+}
+
+export async function post(url: string, body: string | Buffer, contentType = 'application/xml'): Promise<{ status: number; type: string; json: Record<string, unknown> }> {
+  const response = await fetch(`${url}/api/v1/submissions`, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+  return { status: response.status, type: response.headers.get('content-type') ?? '', json: (await response.json()) as Record<string, unknown> };
+}
+
+export async function getStatus(url: string, id: string): Promise<Record<string, unknown> & { state: string; deliveries: Array<Record<string, unknown>>; history: Array<Record<string, unknown>> }> {
+  const response = await fetch(`${url}/api/v1/submissions/${id}`);
+  return (await response.json()) as never;
+}
+
+/** Polls until `condition` returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(condition: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
