@@ -142,8 +142,29 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
     throw error;
   }
   if (!outline) throw new InputError('xml-not-well-formed', 'the document has no root element');
+  checkEntityReferences(text);
   if (!rootClosed) throw new InputError('xml-not-well-formed', `root element <${outline.root.localName}> is not closed`);
   outline.elementCount = elementCount;
   outline.maxDepthSeen = maxDepthSeen;
   return outline;
+}
+
+// Anything but the five predefined entities and character references. sax resolves `&AMP;` or `&Lt;`
+// case-insensitively even with strictEntities; XML names are case-sensitive, so those are undefined
+// entities and the document is not well-formed.
+const UNDEFINED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
+const LITERAL_SECTIONS = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g;
+
+/** Refuses entity references XML does not define. Runs on a document that passed the strict pass otherwise. */
+function checkEntityReferences(text: string): void {
+  if (!UNDEFINED_ENTITY.test(text)) return;
+  // '&' is literal inside CDATA sections, comments and processing instructions; blank them out, keeping offsets.
+  const markup = text.replace(LITERAL_SECTIONS, (section) => section.replace(/[^\n]/g, ' '));
+  const match = UNDEFINED_ENTITY.exec(markup);
+  if (!match) return;
+  const before = markup.slice(0, match.index);
+  const line = before.split('\n').length;
+  const column = match.index - before.lastIndexOf('\n');
+  const name = /^&([^;\s<&]{0,32})/.exec(markup.slice(match.index))?.[1] ?? '';
+  throw new InputError('xml-not-well-formed', `undefined entity reference "&${name};" at line ${line}, column ${column}`);
 }

@@ -112,7 +112,7 @@ function compileField(spec: FieldInput, at: string, spec0: z.output<typeof mappi
   if (field.each !== undefined) {
     const each = compileOrThrow(field.each, `${at}.each`);
     const item = compileObject(field.fields!, at, spec0);
-    source = (context, input) => each.nodes(context).map((node) => item(node, input) ?? {});
+    source = (context, input) => each.nodes(context).map((node) => item(node, input)).filter((value): value is JsonValue => !isEmpty(value));
   } else if (field.fields !== undefined) {
     source = compileObject(field.fields, at, spec0);
   } else if (field.xpath !== undefined) {

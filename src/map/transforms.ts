@@ -22,6 +22,9 @@ export type Transform = (value: Scalar) => Scalar;
 /** Thrown when a value cannot be transformed; the mapping turns it into `mapping-failed`. */
 export class TransformError extends Error {}
 
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const XS_DATE = /^-?\d{4,}-\d{2}-\d{2}$/;
+
 const isEmpty = (value: Scalar) => value === undefined || value === '';
 
 /** Builds the transform function; `codeLists` are the mapping's lists. Throws for unknown lists or zones. */
@@ -37,8 +40,12 @@ export function compileTransform(spec: TransformSpec, codeLists: Record<string, 
       case 'number':
         return (v) => {
           if (isEmpty(v) || typeof v === 'number') return v;
-          const n = Number(String(v).trim());
-          if (!Number.isFinite(n)) throw new TransformError(`value is not a number`);
+          const text = String(v).trim();
+          // Number('  ') is 0: whitespace only is an empty value, never the number 0.
+          if (text === '') return '';
+          // xs:decimal / xs:double notation only: no hex (0x10), no Infinity.
+          if (!DECIMAL.test(text)) throw new TransformError(`value is not a number`);
+          const n = Number(text);
           return n;
         };
       case 'boolean':
@@ -56,7 +63,15 @@ export function compileTransform(spec: TransformSpec, codeLists: Record<string, 
     if (zone && !DateTime.local().setZone(zone).isValid) throw new Error(`unknown time zone "${zone}"`);
     return (v) => {
       if (isEmpty(v)) return v;
-      let parsed = DateTime.fromISO(String(v).trim(), { setZone: true });
+      const text = String(v).trim();
+      // An xs:date is a calendar day, not an instant: never shift it into another zone. A date-time without
+      // offset is read in the target zone (or UTC), never in the time zone this process happens to run in.
+      if (XS_DATE.test(text)) {
+        const day = DateTime.fromISO(text, { zone: 'UTC' });
+        if (!day.isValid) throw new TransformError('value is not an ISO 8601 date');
+        return day.toFormat(format);
+      }
+      let parsed = DateTime.fromISO(text, { setZone: true, zone: zone ?? 'UTC' });
       if (!parsed.isValid) throw new TransformError('value is not an ISO 8601 date or date-time');
       if (zone) parsed = parsed.setZone(zone);
       return parsed.toFormat(format);

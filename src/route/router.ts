@@ -39,7 +39,7 @@ function compileMatch(match: MatchConfig, namespaces: Namespaces): Predicate[] {
   if (match.tenant) {
     const tenants = new Set(match.tenant.map((code) => toAgs(code)!));
     predicates.push(({ facts }) => {
-      const ags = typeof facts.ags === 'string' ? toAgs(facts.ags) : typeof facts.ars === 'string' ? toAgs(facts.ars) : undefined;
+      const ags = (typeof facts.ags === 'string' ? toAgs(facts.ags) : undefined) ?? (typeof facts.ars === 'string' ? toAgs(facts.ars) : undefined);
       return ags !== undefined && tenants.has(ags);
     });
   }

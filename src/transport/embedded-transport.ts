@@ -46,17 +46,14 @@ class Consumer {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      const free = this.concurrency - this.inFlight.size;
-      if (free > 0) {
-        for (const job of this.transport.claim(this.queue, free)) {
-          const run = this.run(job).finally(() => {
-            this.inFlight.delete(run);
-            this.notify();
-          });
-          this.inFlight.add(run);
-        }
+      let sleep: number;
+      try {
+        sleep = this.dispatch();
+      } catch (error) {
+        // The store failed (disk, I/O): keep the process alive and try again after a pause.
+        this.log.error({ queue: this.queue, err: error }, 'claiming messages failed');
+        sleep = IDLE_POLL_MS;
       }
-      const sleep = this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(sleep, 0));
         this.wake = () => {
@@ -68,6 +65,21 @@ class Consumer {
     }
   }
 
+  /** Hands ready messages to free handler slots; returns how long to sleep until there may be more. */
+  private dispatch(): number {
+    const free = this.concurrency - this.inFlight.size;
+    if (free > 0) {
+      for (const job of this.transport.claim(this.queue, free)) {
+        const run = this.run(job).finally(() => {
+          this.inFlight.delete(run);
+          this.notify();
+        });
+        this.inFlight.add(run);
+      }
+    }
+    return this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
+  }
+
   private async run(job: JobRow): Promise<void> {
     let disposition: Disposition;
     try {
@@ -76,7 +88,12 @@ class Consumer {
       this.log.error({ queue: this.queue, key: job.key, err: error }, 'handler failed; message will be handed out again');
       disposition = job.deliveries >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
     }
-    this.transport.settle(this.queue, job, disposition);
+    try {
+      this.transport.settle(this.queue, job, disposition);
+    } catch (error) {
+      // Not settled: the lease stays until the next start, when the message is handed out again.
+      this.log.error({ queue: this.queue, key: job.key, err: error }, 'settling a message failed');
+    }
   }
 }
 
