@@ -43,6 +43,15 @@ program
   });
 
 program
+  .command('demo-back-office')
+  .description('run only the demo back office (deliveries are kept in var/demo-back-office/)')
+  .option('-p, --port <port>', 'port', (v) => Number.parseInt(v, 10), 8090)
+  .action(async (options: { port: number }) => {
+    const backOffice = await startBackOffice({ port: options.port, directory: 'var/demo-back-office' });
+    console.log(`demo back office listening on ${backOffice.url}; deliveries are written to var/demo-back-office/`);
+  });
+
+program
   .command('check')
   .description('validate a configuration (schema, references, adapters, mappings, XPath) without starting')
   .requiredOption('-c, --config <file>', 'deployment configuration (YAML)')

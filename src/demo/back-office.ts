@@ -1,7 +1,7 @@
 // A small demo back office for the bundled example and the tests: accepts JSON or XML deliveries per office,
 // answers with a file number (Aktenzeichen), recognises repeated Idempotency-Keys, and can be told to fail.
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
@@ -35,6 +35,16 @@ export interface BackOffice {
 export async function startBackOffice(options: { port?: number; host?: string; directory?: string; behaviour?: Behaviour } = {}): Promise<BackOffice> {
   const received: ReceivedDelivery[] = [];
   const byKey = new Map<string, ReceivedDelivery>();
+  // With a directory the back office is durable like a real one: an index of what it took survives a
+  // restart, so a repeated Idempotency-Key is recognised and file numbers go on where they stopped.
+  const index = options.directory ? path.join(options.directory, 'index.jsonl') : undefined;
+  if (index && existsSync(index)) {
+    for (const line of readFileSync(index, 'utf8').split('\n').filter(Boolean)) {
+      const entry = { ...(JSON.parse(line) as Omit<ReceivedDelivery, 'body'>), body: Buffer.alloc(0) };
+      received.push(entry);
+      if (entry.idempotencyKey) byKey.set(entry.idempotencyKey, entry);
+    }
+  }
   let behaviour = options.behaviour;
   const state = { duplicates: 0, failures: 0 };
   const app = express();
@@ -101,10 +111,12 @@ export async function startBackOffice(options: { port?: number; host?: string; d
     };
     received.push(delivery);
     if (idempotencyKey) byKey.set(idempotencyKey, delivery);
-    if (options.directory) {
+    if (options.directory && index) {
       const dir = path.join(options.directory, office);
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, `${delivery.aktenzeichen}.${delivery.contentType.includes('json') ? 'json' : 'xml'}`), body);
+      const { body: _body, ...entry } = delivery;
+      appendFileSync(index, `${JSON.stringify(entry)}\n`);
     }
     res.status(201).json({ aktenzeichen: delivery.aktenzeichen });
   });
