@@ -58,8 +58,8 @@ export class Pipeline {
    * Intake: checks the message (throws InputError, nothing stored) and stores it durably. Resolves only
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
-  async receive(body: Buffer, source: string): Promise<ReceiveResult> {
-    const checked = checkMessage(body, this.deps.config.raw.xml);
+  async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
+    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
     const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
     const log = this.deps.log.child({ submissionId: submission.id });
     if (created || submission.state === 'received') {

@@ -187,3 +187,41 @@ test('readiness reports each target', async () => {
   expect(body.targets.map((t) => [t.target, t.ok])).toEqual([['muenchen-lbk', true], ['augsburg-boa', true], ['nuernberg-bob', true]]);
   expect(existsSync(path.join(dir, 'store.db'))).toBe(true);
 });
+
+describe('documents without XÖV header, where the deployment accepts them', () => {
+  const FIM = '<?xml version="1.0"?><fim:S00000092 xmlns:fim="urn:example:fim" version="1.1"><fim:feld>x</fim:feld></fim:S00000092>';
+  let fimRouter: RunningRouter;
+  let fimDir: string;
+
+  beforeAll(async () => {
+    fimDir = tempDir();
+    const base = cityConfig(fimDir, backOffice.url);
+    fimRouter = await startTestRouter({
+      ...base,
+      envelope: { requireXoevHeader: false },
+      routes: [...(base.routes as object[]), { name: 'fim', match: { rootElement: 'S00000092' }, deliver: ['nuernberg-bob'] }],
+    });
+  });
+  afterAll(async () => fimRouter?.close());
+
+  test('are accepted, routed by root element, and deduplicated by body hash or Idempotency-Key', async () => {
+    const first = await post(fimRouter.url, FIM);
+    expect(first).toMatchObject({ status: 202, json: { duplicate: false } });
+    const status = await eventually(async () => {
+      const s = await getStatus(fimRouter.url, first.json.submissionId as string);
+      return s.state === 'delivered' && s;
+    });
+    expect(status).toMatchObject({ routes: ['fim'], facts: { messageType: 'S00000092', header: '' } });
+    expect((await post(fimRouter.url, FIM)).json).toMatchObject({ submissionId: first.json.submissionId, duplicate: true });
+
+    const keyed = await fetch(`${fimRouter.url}/api/v1/submissions`, { method: 'POST', headers: { 'content-type': 'application/xml', 'idempotency-key': 'form-4711' }, body: FIM.replace('>x<', '>y<') });
+    const again = await fetch(`${fimRouter.url}/api/v1/submissions`, { method: 'POST', headers: { 'content-type': 'application/xml', 'idempotency-key': 'form-4711' }, body: FIM.replace('>x<', '>z<') });
+    const [a, b] = (await Promise.all([keyed.json(), again.json()])) as Array<{ submissionId: string; duplicate: boolean }>;
+    expect(a!.submissionId).toBe(b!.submissionId);
+    expect(b!.duplicate).toBe(true);
+  });
+
+  test('the default deployment still refuses them', async () => {
+    expect(await post(router.url, FIM)).toMatchObject({ status: 400, json: { code: 'xoev-header-missing' } });
+  });
+});

@@ -81,6 +81,13 @@ export const configSchema = z.strictObject({
     maxDepth: z.number().int().min(4).max(1000).default(64),
     maxElements: z.number().int().min(10).default(250_000),
   }).prefault({}),
+  envelope: z.strictObject({
+    /**
+     * Refuse documents without an XÖV header (`xoev-header-missing`). Set false to accept e.g. FIM data
+     * documents: their message id is the request's Idempotency-Key header, else the body's SHA-256.
+     */
+    requireXoevHeader: z.boolean().default(true),
+  }).prefault({}),
   store: z.strictObject({
     /** SQLite database file of the embedded store and queue (single node). */
     path: z.string().default('var/antragsrouter.db'),

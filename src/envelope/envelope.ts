@@ -1,8 +1,9 @@
 // The envelope of a submission: the strict gate and XÖV header at intake, configured XPath facts on the DOM.
+import { createHash } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
 import { inspectXml, type XmlLimits } from './xml-gate';
-import { readXoevFacts, type XoevFacts } from './xoev-header';
+import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
 
 /** Flat routing facts: the XÖV facts plus configured ones. Keys and ids only, never personal content. */
@@ -15,10 +16,11 @@ export interface CheckedMessage {
 }
 
 /** Intake's check of one message: decode, strict gate, XÖV header. Throws InputError. */
-export function checkMessage(body: Buffer, limits: XmlLimits): CheckedMessage {
+export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
-  return { text, facts: readXoevFacts(outline), elementCount: outline.elementCount };
+  const facts = readXoevFacts(outline, { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') });
+  return { text, facts, elementCount: outline.elementCount };
 }
 
 /** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */

@@ -1,5 +1,6 @@
 // readXoevFacts through checkMessage: the facts of the valid fixtures, every header variant (unqualified,
 // qualified with arbitrary prefixes, default namespaces, XBau's privat2G) and each refusal of a bad header.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors';
@@ -290,5 +291,53 @@ describe('the test attribute', () => {
 
   it('sets test: true whatever its value: XÖV defines the attribute by its presence', () => {
     expect(facts(build(QUALIFIED, { rootAttributes: 'standard="XBau-Hochbau" version="2.6" test="Abnahme"' })).test).toBe(true);
+  });
+});
+
+describe('xdomea 4 header: parties named without directory entry', () => {
+  const XDOMEA = `<?xml version="1.0" encoding="UTF-8"?>
+<xdomea:Aussonderung.Aussonderung.0503 xmlns:xdomea="urn:xoev-de:xdomea:schema:4.0.0" produkt="p" produkthersteller="h" standard="xdomea" version="4.0.0">
+  <xdomea:nachrichtenkopf>
+    <xdomea:identifikation.nachricht>
+      <nachrichtenUUID>95b80307-d19c-11ef-a43a-005056871b7c</nachrichtenUUID>
+      <nachrichtentyp listURI="urn:xoev-de:xdomea:codeliste:nachrichtentyp" listVersionID="3.0"><code>0503</code><name>Aussonderung.Aussonderung</name></nachrichtentyp>
+      <erstellungszeitpunkt>2025-01-15T12:00:00.000Z</erstellungszeitpunkt>
+    </xdomea:identifikation.nachricht>
+    <xdomea:leser><xdomea:NameInstitution><xdomea:Name>Landesarchiv</xdomea:Name></xdomea:NameInstitution></xdomea:leser>
+    <xdomea:autor><xdomea:NameInstitution><xdomea:Name>Stelle</xdomea:Name></xdomea:NameInstitution></xdomea:autor>
+  </xdomea:nachrichtenkopf>
+</xdomea:Aussonderung.Aussonderung.0503>`;
+
+  it('is accepted without reader or author id', () => {
+    expect(facts(XDOMEA)).toMatchObject({
+      rootElement: 'Aussonderung.Aussonderung.0503', standard: 'xdomea', version: '4.0.0', header: 'nachrichtenkopf',
+      messageUuid: '95b80307-d19c-11ef-a43a-005056871b7c', messageType: '0503', messageTypeName: 'Aussonderung.Aussonderung', reader: undefined, author: undefined,
+    });
+  });
+
+  it('a party given with a verzeichnisdienst but without kennung is still refused', () => {
+    const broken = XDOMEA.replace('<xdomea:leser>', '<xdomea:leser><verzeichnisdienst><code>DVDV</code></verzeichnisdienst>');
+    expect(refusal(broken)).toMatchObject({ code: 'xoev-header-incomplete', detail: 'nachrichtenkopf/leser has no kennung' });
+  });
+});
+
+describe('documents without XÖV header', () => {
+  const FIM = '<?xml version="1.0"?><fim:S00000092 xmlns:fim="urn:example:fim" version="1.1"><fim:feld>x</fim:feld></fim:S00000092>';
+  const headerless = (body: string, idempotencyKey?: string) => checkMessage(Buffer.from(body), DEFAULT_XML_LIMITS, { requireXoevHeader: false, idempotencyKey }).facts;
+
+  it('are refused by default', () => {
+    expect(refusal(FIM)).toMatchObject({ code: 'xoev-header-missing', detail: 'root element <S00000092> has no nachrichtenkopf child' });
+  });
+
+  it('where allowed, are identified by the body hash and typed by their root element', () => {
+    const first = headerless(FIM);
+    expect(first).toMatchObject({ rootElement: 'S00000092', rootNamespace: 'urn:example:fim', messageType: 'S00000092', version: '1.1', header: '' });
+    expect(first.messageUuid).toBe(`sha256:${createHash('sha256').update(FIM).digest('hex')}`);
+    expect(headerless(FIM.replace('>x<', '>y<')).messageUuid).not.toBe(first.messageUuid);
+  });
+
+  it('where allowed, take the sender’s Idempotency-Key, and refuse a malformed one', () => {
+    expect(headerless(FIM, 'form-4711').messageUuid).toBe('key:form-4711');
+    expect(() => headerless(FIM, 'with space')).toThrow('Idempotency-Key');
   });
 });

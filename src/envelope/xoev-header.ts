@@ -35,9 +35,45 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const XS_DATETIME = /^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
 const ID = 'identifikation.nachricht';
 
-/** Extracts and checks the XÖV header facts; refuses a message whose header is missing or incomplete. */
-export function readXoevFacts(outline: XmlOutline): XoevFacts {
+/** Per header type, the parties that are authorities (and so must carry a DVDV kennung). */
+const AUTHORITY_PARTIES: Record<string, readonly string[]> = {
+  'nachrichtenkopf.g2g': ['leser', 'autor'],
+  'nachrichtenkopf.privat2g': ['leser'],
+  'nachrichtenkopf.g2privat': ['autor'],
+};
+
+export interface HeaderOptions {
+  /** Accept documents without an XÖV header (e.g. FIM data); refused with `xoev-header-missing` otherwise. */
+  requireXoevHeader: boolean;
+  /** Idempotency key the sender gave (HTTP `Idempotency-Key`), for documents without a header. */
+  idempotencyKey?: string;
+  /** SHA-256 of the body, hex: the idempotency key of a headerless document when the sender gave none. */
+  bodySha256: () => string;
+}
+
+/**
+ * Extracts and checks the XÖV header facts; refuses a message whose header is missing or incomplete.
+ * A document without header, where allowed, gets facts from its root: the root element as message type,
+ * the receipt time as creation time, the sender's idempotency key or the body's hash as message id.
+ */
+export function readXoevFacts(outline: XmlOutline, options: HeaderOptions = { requireXoevHeader: true, bodySha256: () => '' }): XoevFacts {
   const { root, header } = outline;
+  if (!header && !options.requireXoevHeader) {
+    const key = options.idempotencyKey?.trim();
+    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new InputError('xoev-header-invalid', 'the Idempotency-Key header must be 1 to 200 visible ASCII characters');
+    return {
+      rootElement: root.localName,
+      rootNamespace: root.namespace,
+      standard: root.attributes.standard ?? '',
+      version: root.attributes.version ?? '',
+      test: root.attributes.test !== undefined,
+      header: '',
+      headerNamespace: '',
+      messageUuid: key ? `key:${key}` : `sha256:${options.bodySha256()}`,
+      messageType: root.localName,
+      createdAt: new Date().toISOString(),
+    };
+  }
   if (!header) {
     throw new InputError('xoev-header-missing', `root element <${root.localName}> has no nachrichtenkopf child`);
   }
@@ -52,9 +88,12 @@ export function readXoevFacts(outline: XmlOutline): XoevFacts {
   const messageType = required(`${ID}/nachrichtentyp/code`);
   const createdAt = required(`${ID}/erstellungszeitpunkt`);
   if (!XS_DATETIME.test(createdAt)) throw new InputError('xoev-header-invalid', `${header.localName}/${ID}/erstellungszeitpunkt is not an xs:dateTime`);
-  for (const party of ['leser', 'autor']) {
-    // A party given as authority (with verzeichnisdienst) must name its kennung; XBau's private authors have neither.
-    if (header.present.has(party) && (header.present.has(`${party}/verzeichnisdienst`) || party === 'leser') && !field(`${party}/kennung`)) {
+  for (const party of ['leser', 'autor'] as const) {
+    // An authority (basisnachricht BehoerdeType) must name its kennung: the reader and author of a g2g
+    // header, the reader of privat2G, the author of G2privat, and any party given with a verzeichnisdienst.
+    // Others have none: XBau's private parties (xbauk:Akteur), xdomea 4's institutions by name.
+    const authority = AUTHORITY_PARTIES[header.localName.toLowerCase()]?.includes(party) || header.present.has(`${party}/verzeichnisdienst`);
+    if (header.present.has(party) && authority && !field(`${party}/kennung`)) {
       throw new InputError('xoev-header-incomplete', `${header.localName}/${party} has no kennung`);
     }
   }

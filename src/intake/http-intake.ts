@@ -23,7 +23,7 @@ export function submissionIntake(pipeline: Pipeline, options: { maxBodySize: num
     async (req: Request, res: Response) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       try {
-        const result = await pipeline.receive(body, 'http');
+        const result = await pipeline.receive(body, 'http', req.get('idempotency-key'));
         res.status(202).location(`/api/v1/submissions/${result.submissionId}`).json(result);
       } catch (error) {
         if (error instanceof InputError) {
