@@ -102,16 +102,20 @@ export class Pipeline {
     const submissionId = message.body.submissionId!;
     const target = plan.name;
     const log = this.deps.log.child({ submissionId, target });
-    const delivery = (await store.deliveries(submissionId)).find((d) => d.target === target);
-    if (!delivery || delivery.state !== 'pending') return { kind: 'ack' };
-    if (delivery.attempts >= plan.retry.maxAttempts) {
+    const claim = await store.claimAttempt(submissionId, target, this.deps.config.raw.delivery.leaseTime);
+    if (claim.kind === 'done') return { kind: 'ack' };
+    if (claim.kind === 'busy') {
+      // Another copy of this message is being delivered (here or on another instance): look again when its lease ends.
+      return { kind: 'retry', delayMs: Math.max(0, claim.until.getTime() - Date.now()) + 1000 };
+    }
+    const attempt = claim.attempt;
+    if (attempt > plan.retry.maxAttempts) {
       // Attempts were counted but never finished (the process died during them): do not try forever.
-      const detail = `${delivery.attempts} attempts started, none finished`;
-      await store.recordOutcome(submissionId, target, delivery.attempts, { kind: 'dead', reason: 'max-attempts-exceeded', detail });
-      log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: delivery.attempts }, 'delivery dead-lettered');
+      const detail = `${attempt - 1} attempts started, none finished`;
+      await store.recordOutcome(submissionId, target, attempt, { kind: 'dead', reason: 'max-attempts-exceeded', detail });
+      log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: attempt - 1 }, 'delivery dead-lettered');
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
-    const attempt = await store.beginAttempt(submissionId, target);
     const outcome = await this.attempt(plan, submissionId, attempt, log);
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);

@@ -53,13 +53,13 @@ describe.each(implementations)('%s store', (_name, create) => {
   test('attempts are counted before the outcome; the submission state follows its deliveries', async () => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
-    expect(await store.beginAttempt(submission.id, 't1')).toBe(1);
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
     const next = new Date(Date.now() + 1000);
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'http-status', detail: 'HTTP 503', nextAttemptAt: next });
-    expect(await store.beginAttempt(submission.id, 't1')).toBe(2);
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
     await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered', reference: 'AZ-1', detail: 'HTTP 201' });
     expect((await store.get(submission.id))!.state).toBe('routed');
-    expect(await store.beginAttempt(submission.id, 't2')).toBe(1);
+    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
     await store.recordOutcome(submission.id, 't2', 1, { kind: 'dead', reason: 'http-status', detail: 'HTTP 400' });
     const status = (await store.get(submission.id))!;
     expect(status.state).toBe('failed');
@@ -76,9 +76,36 @@ describe.each(implementations)('%s store', (_name, create) => {
   test('all deliveries delivered makes the submission delivered', async () => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
-    await store.beginAttempt(submission.id, 't1');
+    await store.claimAttempt(submission.id, 't1', 60_000);
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'delivered' });
     expect((await store.get(submission.id))!.state).toBe('delivered');
+  });
+
+  test('a claimed delivery is busy for others until its lease ends or its outcome is recorded; a finished one is done', async () => {
+    const { submission } = await accept();
+    await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
+    const before = Date.now();
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    const busy = await store.claimAttempt(submission.id, 't1', 60_000);
+    expect(busy.kind).toBe('busy');
+    expect((busy as { until: Date }).until.getTime()).toBeGreaterThanOrEqual(before + 60_000);
+    await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'network-error', detail: 'x', nextAttemptAt: new Date() });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
+    await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered' });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'done' });
+
+    // An expired lease (its holder died) can be taken over.
+    expect(await store.claimAttempt(submission.id, 't2', 50)).toEqual({ kind: 'claimed', attempt: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
+  });
+
+  test('concurrent claims of one delivery: exactly one wins', async () => {
+    const { submission } = await accept();
+    await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
+    const claims = await Promise.all(Array.from({ length: 8 }, () => store.claimAttempt(submission.id, 't1', 60_000)));
+    expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(1);
+    expect(claims.filter((c) => c.kind === 'busy')).toHaveLength(7);
   });
 });
 

@@ -105,6 +105,11 @@ export const configSchema = z.strictObject({
   facts: z.record(z.string().regex(/^[A-Za-z][\w]*$/), oneOrMany(z.string().min(1))).default({}),
   delivery: z.strictObject({
     retry: retrySchema.prefault({}),
+    /**
+     * How long one attempt holds its delivery. A copy of the same delivery (after a crash, or on another
+     * instance) waits this long before it may try; keep it above the slowest adapter's timeout.
+     */
+    leaseTime: duration.default(120_000),
   }).prefault({}),
   targets: z.record(name, targetSchema),
   routes: z.array(routeSchema).min(1),

@@ -4,7 +4,7 @@ import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
 import type {
-  AttemptOutcome, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+  AttemptOutcome, Claim, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
 
 interface SubmissionRow {
@@ -48,6 +48,8 @@ export class SqliteStore implements Store {
   private readonly statements;
 
   constructor(private readonly db: SqliteDatabase) {
+    // The database is locked to this process: a lease still set was held by a process that died.
+    db.prepare('UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL').run();
     this.statements = {
       byUuid: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE message_uuid = ?'),
       byId: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
@@ -66,12 +68,15 @@ export class SqliteStore implements Store {
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
       insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
-      beginAttempt: db.prepare<[string, string, string], { attempts: number }>(
-        'UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE submission_id = ? AND target = ? RETURNING attempts',
+      claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number }>(
+        `UPDATE deliveries SET attempts = attempts + 1, lease_until = @until, updated_at = @at
+         WHERE submission_id = @id AND target = @target AND state = 'pending' AND (lease_until IS NULL OR lease_until <= @now)
+         RETURNING attempts`,
       ),
+      delivery: db.prepare<[string, string], { state: string; lease_until: number | null }>('SELECT state, lease_until FROM deliveries WHERE submission_id = ? AND target = ?'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET state = @state, reason = @reason, detail = @detail, reference = COALESCE(@reference, reference),
-           next_attempt_at = @nextAttemptAt, updated_at = @now WHERE submission_id = @id AND target = @target`,
+           next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now WHERE submission_id = @id AND target = @target`,
       ),
       countByState: db.prepare<[], { state: SubmissionState; n: number }>('SELECT state, count(*) AS n FROM submissions GROUP BY state'),
       deliveryStates: db.prepare<[string], { state: string; n: number }>('SELECT state, count(*) AS n FROM deliveries WHERE submission_id = ? GROUP BY state'),
@@ -152,10 +157,16 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async beginAttempt(id: string, target: string): Promise<number> {
-    const row = this.statements.beginAttempt.get(new Date().toISOString(), id, target);
-    if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
-    return row.attempts;
+  async claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim> {
+    return this.db.transaction((): Claim => {
+      const now = Date.now();
+      const claimed = this.statements.claim.get({ id, target, now, until: now + leaseMs, at: new Date(now).toISOString() });
+      if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
+      const row = this.statements.delivery.get(id, target);
+      if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
+      if (row.state !== 'pending') return { kind: 'done' };
+      return { kind: 'busy', until: new Date(row.lease_until ?? now) };
+    })();
   }
 
   async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {

@@ -70,6 +70,7 @@ const MIGRATIONS: string[] = [
      deliveries INTEGER NOT NULL,
      at TEXT NOT NULL
    );`,
+  `ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;`,
 ];
 
 /**

@@ -55,6 +55,8 @@ export interface SubmissionStatus extends SubmissionSummary {
   history: HistoryEvent[];
 }
 
+export type Claim = { kind: 'claimed'; attempt: number } | { kind: 'busy'; until: Date } | { kind: 'done' };
+
 export type AttemptOutcome =
   | { kind: 'delivered'; reference?: string; detail?: string }
   | { kind: 'retry'; reason: string; detail: string; nextAttemptAt: Date }
@@ -76,9 +78,14 @@ export interface Store {
    */
   recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean>;
   deliveries(id: string): Promise<DeliveryRecord[]>;
-  /** Counts one more attempt durably before the adapter is called; returns the attempt number. */
-  beginAttempt(id: string, target: string): Promise<number>;
-  /** Records an attempt's outcome and updates the submission's state. */
+  /**
+   * Claims a pending delivery for one attempt, atomically: counts the attempt durably (before the adapter
+   * is called, so a delivery that kills the process still runs out of attempts) and leases the delivery
+   * for `leaseMs`, so that a second copy of its queue message — on this or another instance — waits.
+   * `busy`: another worker holds an unexpired lease. `done`: delivered or dead-lettered already.
+   */
+  claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim>;
+  /** Records an attempt's outcome, ends the lease and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
   /** Number of submissions per state (all states present, zero included). */
   countByState(): Promise<Record<SubmissionState, number>>;
