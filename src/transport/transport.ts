@@ -37,3 +37,14 @@ export interface Transport {
 export const REDELIVERY_LIMIT = 25;
 /** Pause before a message whose handler threw is handed out again. */
 export const HANDLER_ERROR_DELAY_MS = 5_000;
+
+/**
+ * The transport cannot take messages now (broker unreachable, connection being re-established).
+ * Intake answers 503 with Retry-After instead of accepting what it cannot queue.
+ */
+export class TransportUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransportUnavailableError';
+  }
+}
