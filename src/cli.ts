@@ -46,8 +46,9 @@ program
   .command('demo-back-office')
   .description('run only the demo back office (deliveries are kept in var/demo-back-office/)')
   .option('-p, --port <port>', 'port', (v) => Number.parseInt(v, 10), 8090)
-  .action(async (options: { port: number }) => {
-    const backOffice = await startBackOffice({ port: options.port, directory: 'var/demo-back-office' });
+  .option('--host <address>', 'listen address', '127.0.0.1')
+  .action(async (options: { port: number; host: string }) => {
+    const backOffice = await startBackOffice({ port: options.port, host: options.host, directory: 'var/demo-back-office' });
     console.log(`demo back office listening on ${backOffice.url}; deliveries are written to var/demo-back-office/`);
   });
 

@@ -35,6 +35,7 @@ export const REASONS = {
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
   // Service
   'store-unavailable': { status: 503, title: 'Store unavailable; try again later' },
+  'transport-unavailable': { status: 503, title: 'Message broker unavailable; try again later' },
   'internal-error': { status: 500, title: 'Internal error' },
   'redelivery-limit': { status: 0, title: 'A queue message was handed out too often without being settled' },
 } as const;

@@ -85,6 +85,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        pipeline.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
         db.close();

@@ -39,18 +39,40 @@ const lazyDocument = (raw: Buffer) => {
   return () => (document ??= parseDom(decodeXml(raw)));
 };
 
+/** How often, and after how long, submissions stuck in `received` are queued for routing again. */
+const SWEEP_INTERVAL_MS = 30_000;
+
 export class Pipeline {
+  private sweep: NodeJS.Timeout | undefined;
+
   constructor(private readonly deps: PipelineDependencies) {}
 
   /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
   async start(): Promise<void> {
-    const { transport, store, config } = this.deps;
+    const { transport, config } = this.deps;
     transport.consume(ROUTE_QUEUE, 4, (message) => this.route(message));
     for (const plan of config.targets.values()) {
       transport.consume(deliveryQueue(plan.name), plan.concurrency, (message) => this.deliver(plan, message));
     }
-    for (const submissionId of await store.listReceived()) {
-      await transport.publish(ROUTE_QUEUE, { key: submissionId, body: { submissionId } });
+    await this.requeueReceived();
+    // A submission stored while its queue message was lost (the broker failed between the two steps) is
+    // queued again by this sweep; routing is idempotent, so a second message for it changes nothing.
+    this.sweep = setInterval(() => {
+      this.requeueReceived(new Date(Date.now() - SWEEP_INTERVAL_MS)).catch((error: unknown) => {
+        this.deps.log.warn({ err: error }, 'sweep of received submissions failed; next try in a while');
+      });
+    }, SWEEP_INTERVAL_MS);
+    this.sweep.unref();
+  }
+
+  /** Stops the periodic sweep (the transport's consumers are stopped by the transport). */
+  stop(): void {
+    clearInterval(this.sweep);
+  }
+
+  private async requeueReceived(before?: Date): Promise<void> {
+    for (const submissionId of await this.deps.store.listReceived(before)) {
+      await this.deps.transport.publish(ROUTE_QUEUE, { key: submissionId, body: { submissionId } });
     }
   }
 

@@ -10,7 +10,7 @@ import { compileRouter, type Router } from '../route/router';
 import { loadMapping, type Mapping } from '../map/mapping';
 import type { AdapterDefinition } from '../deliver/adapter';
 import { loadAdapters } from '../deliver/registry';
-import { configSchema, describeIssues, type RawConfig, type RetryPolicy } from './schema';
+import { configSchema, describeIssues, formatPath, type RawConfig, type RetryPolicy } from './schema';
 
 export interface TargetPlan {
   name: string;
@@ -39,7 +39,34 @@ export function loadConfig(file: string): LoadedConfig {
   }
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) throw new ConfigError(document.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
-  return compileConfig(document.toJS() as unknown, file);
+  const problems: string[] = [];
+  const interpolated = interpolate(document.toJS() as unknown, process.env, [], problems);
+  if (problems.length) throw new ConfigError(problems);
+  return compileConfig(interpolated, file);
+}
+
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in string values with environment variables, so that one
+ * configuration serves several environments (and credentials stay out of the file). A variable that is
+ * unset and has no default is a problem named by its path; its value is never part of any message.
+ */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv, at: PropertyKey[], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VARIABLE, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      problems.push(`${formatPath(at) || '(top level)'}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, [...at, i], problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...at, key], problems)]));
+  }
+  return value;
 }
 
 /** Validates and compiles an already parsed configuration document. */

@@ -91,6 +91,20 @@ export const configSchema = z.strictObject({
   store: z.strictObject({
     /** SQLite database file of the embedded store and queue (single node). */
     path: z.string().default('var/antragsrouter.db'),
+    /** Production mode: PostgreSQL. The URL (with credentials) comes from DATABASE_URL, not from this file. */
+    postgres: z.strictObject({
+      /** Schema holding the tables; each deployment (city) its own. */
+      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('antragsrouter'),
+      poolSize: z.number().int().min(1).max(200).default(10),
+    }).prefault({}),
+  }).prefault({}),
+  transport: z.strictObject({
+    /** Production mode: RabbitMQ. The URL (with credentials) comes from AMQP_URL, not from this file. */
+    amqp: z.strictObject({
+      /** Prefix of every exchange and queue, so that several deployments can share a broker. */
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('antragsrouter'),
+      heartbeatSeconds: z.number().int().min(0).max(600).default(30),
+    }).prefault({}),
   }).prefault({}),
   /** Directory of mapping files, relative to the working directory. */
   mappingsDir: z.string().default('mappings'),

@@ -3,6 +3,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { InputError } from '../errors';
+import { TransportUnavailableError } from '../transport/transport';
 import type { Pipeline } from '../pipeline';
 import { problemFor, sendInputError, sendProblem } from './problem';
 
@@ -29,6 +30,12 @@ export function submissionIntake(pipeline: Pipeline, options: { maxBodySize: num
         if (error instanceof InputError) {
           options.log.info({ event: 'refused', reason: error.code, bytes: body.length }, 'submission refused');
           sendInputError(res, error, req.originalUrl);
+          return;
+        }
+        if (error instanceof TransportUnavailableError) {
+          // Stored, maybe, but not queued: the sender must send again; the resend is idempotent.
+          options.log.warn({ event: 'unavailable', bytes: body.length }, 'transport unavailable; answered 503');
+          sendProblem(res, problemFor('transport-unavailable', 'the router cannot queue submissions right now; send it again later', req.originalUrl), { 'Retry-After': '10' });
           return;
         }
         options.log.error({ err: error, bytes: body.length }, 'submission could not be stored');

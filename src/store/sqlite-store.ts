@@ -64,7 +64,7 @@ export class SqliteStore implements Store {
          VALUES (@id, @at, @event, @target, @attempt, @outcome, @reason, @detail)`,
       ),
       events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
-      received: db.prepare<[], string>("SELECT id FROM submissions WHERE state = 'received' ORDER BY received_at").pluck(),
+      received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
       insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
@@ -132,8 +132,8 @@ export class SqliteStore implements Store {
     return this.statements.payload.get(id)?.body;
   }
 
-  async listReceived(): Promise<string[]> {
-    return this.statements.received.all();
+  async listReceived(before?: Date): Promise<string[]> {
+    return this.statements.received.all(before ? before.toISOString() : '9999-12-31T23:59:59.999Z');
   }
 
   async recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean> {

@@ -70,8 +70,8 @@ export interface Store {
   accept(submission: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }>;
   get(id: string): Promise<SubmissionStatus | undefined>;
   payload(id: string): Promise<Buffer | undefined>;
-  /** Ids of submissions still in state `received` (for the start-up sweep). */
-  listReceived(): Promise<string[]>;
+  /** Ids of submissions still in state `received`, received before `before` if given (for the sweeps). */
+  listReceived(before?: Date): Promise<string[]>;
   /**
    * Records the routing decision once: creates the deliveries (state `routed`), or parks the submission
    * with reason `no-route` when there are none. Returns false if the submission was already routed.
