@@ -1,24 +1,58 @@
-// The store contract, run against every implementation (embedded SQLite now; PostgreSQL joins in production mode).
+// The store contract, run against every implementation (embedded SQLite; PostgreSQL for production mode),
+// plus the PostgreSQL store's guarantees when several router instances share one database.
 import path from 'node:path';
+import pino from 'pino';
+import { PostgresStore } from '../src/store/postgres-store';
 import { openSqlite } from '../src/store/sqlite';
 import { SqliteStore } from '../src/store/sqlite-store';
 import type { Store } from '../src/store/store';
 import { tempDir } from './support/harness';
+import { databaseUrl, dropSchema, runId, stopServices } from './support/services';
 
-const implementations: Array<[string, () => { store: Store; close(): void }]> = [
-  ['sqlite', () => {
+const log = pino({ level: 'silent' });
+
+/** DATABASE_URL (CI), else a testcontainers PostgreSQL (needs Docker); says which is missing when neither works. */
+async function postgresUrl(): Promise<string> {
+  try {
+    return await databaseUrl();
+  } catch (error) {
+    throw new Error(`no PostgreSQL for the store tests: set DATABASE_URL or make Docker available for testcontainers (${(error as Error).message})`, { cause: error });
+  }
+}
+
+const openPostgres = (url: string, schema: string) => PostgresStore.open({ url, schema, log });
+
+const implementations: Array<[string, () => Promise<{ store: Store; close(): Promise<void> }>]> = [
+  ['sqlite', async () => {
     const db = openSqlite(path.join(tempDir(), 'store.db'));
-    return { store: new SqliteStore(db), close: () => db.close() };
+    return { store: new SqliteStore(db), close: async () => { db.close(); } };
+  }],
+  ['postgres', async () => {
+    const url = await postgresUrl();
+    const schema = runId('st');
+    const store = await openPostgres(url, schema);
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await dropSchema(url, schema);
+      },
+    };
   }],
 ];
+
+afterAll(() => stopServices());
 
 const facts = { messageUuid: 'x', messageType: '0200', reader: 'bab:09162000' };
 
 describe.each(implementations)('%s store', (_name, create) => {
   let store: Store;
-  let close: () => void;
-  beforeEach(() => ({ store, close } = create()));
-  afterEach(() => close());
+  let close: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    close = undefined;
+    ({ store, close } = await create());
+  });
+  afterEach(() => close?.());
 
   const accept = (uuid = 'a3c1f3a4-0000-4000-8000-000000000001', payload = Buffer.from('<x/>')) =>
     store.accept({ messageUuid: uuid, facts: { ...facts, messageUuid: uuid }, payload, source: 'http' });
@@ -106,6 +140,109 @@ describe.each(implementations)('%s store', (_name, create) => {
     const claims = await Promise.all(Array.from({ length: 8 }, () => store.claimAttempt(submission.id, 't1', 60_000)));
     expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(1);
     expect(claims.filter((c) => c.kind === 'busy')).toHaveLength(7);
+  });
+});
+
+describe('postgres store shared by several router instances', () => {
+  let url: string;
+  let schema: string;
+  let a: PostgresStore;
+  let b: PostgresStore;
+  let opened: PostgresStore[];
+  beforeEach(async () => {
+    opened = [];
+    url = await postgresUrl();
+    schema = runId('st');
+    // Two instances starting at once on a new schema: both migrate it, under the migration lock.
+    [a, b] = await Promise.all([openPostgres(url, schema), openPostgres(url, schema)]);
+    opened.push(a, b);
+  });
+  afterEach(async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    if (schema) await dropSchema(url, schema);
+  });
+
+  const uuid = 'b7d2e4c1-0000-4000-8000-000000000001';
+  const acceptOn = (store: Store, messageUuid = uuid) =>
+    store.accept({ messageUuid, facts: { ...facts, messageUuid }, payload: Buffer.from('<x/>'), source: 'http' });
+  /** Alternates the calls between the two instances and runs them all at once. */
+  const onBoth = <T>(n: number, call: (store: Store, i: number) => Promise<T>) =>
+    Promise.all(Array.from({ length: n }, (_, i) => call(i % 2 ? a : b, i)));
+
+  test('concurrent accepts of one messageUuid on two instances create exactly one submission', async () => {
+    const results = await onBoth(20, (store) => acceptOn(store));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    const ids = new Set(results.map((r) => r.submission.id));
+    expect(ids.size).toBe(1);
+    const status = (await a.get([...ids][0]!))!;
+    expect(status.history.map((h) => h.event).sort()).toEqual(['received', ...Array<string>(19).fill('resent')]);
+    expect(status.history[0]!.event).toBe('received');
+    expect(await b.countByState()).toEqual({ received: 1, routed: 0, parked: 0, delivered: 0, failed: 0 });
+  });
+
+  test('concurrent routing of one submission on two instances is recorded exactly once', async () => {
+    const { submission } = await acceptOn(a);
+    const results = await onBoth(10, (store, i) => store.recordRouting(submission.id, facts, [`r${i}`], [{ target: `t${i}`, route: `r${i}` }]));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results.indexOf(true);
+    const status = (await b.get(submission.id))!;
+    expect(status).toMatchObject({ state: 'routed', routes: [`r${winner}`] });
+    expect(status.deliveries.map((d) => d.target)).toEqual([`t${winner}`]);
+    expect(status.history.map((h) => h.event)).toEqual(['received', 'routed']);
+  });
+
+  test('concurrent claims of one delivery on two instances: exactly one wins, the others see its lease', async () => {
+    const { submission } = await acceptOn(a);
+    await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
+    const claims = await onBoth(10, (store) => store.claimAttempt(submission.id, 't1', 60_000));
+    expect(claims.filter((c) => c.kind === 'claimed')).toEqual([{ kind: 'claimed', attempt: 1 }]);
+    const busy = claims.filter((c): c is { kind: 'busy'; until: Date } => c.kind === 'busy');
+    expect(busy).toHaveLength(9);
+    expect(new Set(busy.map((c) => c.until.getTime())).size).toBe(1);
+    expect((await b.deliveries(submission.id))[0]).toMatchObject({ state: 'pending', attempts: 1 });
+  });
+
+  test('two deliveries of one submission finishing at once on two instances: the submission reaches its final state', async () => {
+    // Repeated, because the interleaving that loses the final state needs both transactions to overlap.
+    for (let i = 0; i < 20; i += 1) {
+      const { submission } = await acceptOn(a, `b7d2e4c1-0000-4000-8000-${String(i).padStart(12, '0')}`);
+      await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
+      expect(await a.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+      expect(await b.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+      const last = i % 2 ? { kind: 'dead' as const, reason: 'http-status', detail: 'HTTP 400' } : { kind: 'delivered' as const };
+      await Promise.all([
+        a.recordOutcome(submission.id, 't1', 1, { kind: 'delivered' }),
+        b.recordOutcome(submission.id, 't2', 1, last),
+      ]);
+      expect((await a.get(submission.id))!.state).toBe(i % 2 ? 'failed' : 'delivered');
+    }
+    expect(await b.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 10, failed: 10 });
+  });
+
+  test('an instance that starts later leaves the leases of running instances alone', async () => {
+    const { submission } = await acceptOn(a);
+    await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
+    expect(await a.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    const later = await openPostgres(url, schema);
+    opened.push(later);
+    expect((await later.claimAttempt(submission.id, 't1', 60_000)).kind).toBe('busy');
+  });
+
+  test('each instance works in its own schema only', async () => {
+    const otherSchema = runId('st');
+    const other = await openPostgres(url, otherSchema);
+    try {
+      await acceptOn(a);
+      expect(await other.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 });
+      expect((await acceptOn(other)).created).toBe(true);
+    } finally {
+      await other.close();
+      await dropSchema(url, otherSchema);
+    }
+  });
+
+  test('a schema name that is not a plain identifier is refused before connecting', async () => {
+    await expect(PostgresStore.open({ url, schema: 'x"; DROP SCHEMA public; --', log })).rejects.toThrow(/invalid PostgreSQL schema name/);
   });
 });
 

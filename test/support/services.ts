@@ -2,6 +2,10 @@
 // RabbitMQ and PostgreSQL on localhost); where unset, containers started with testcontainers (a laptop
 // with Docker). Each run isolates itself: its own PostgreSQL schema, its own queue prefix.
 import { randomBytes } from 'node:crypto';
+// Static imports: with "module": "node16" a dynamic import() stays a native import(), which jest (CommonJS,
+// no --experimental-vm-modules) cannot run: the testcontainers path would fail before looking for Docker.
+import { PostgreSqlContainer } from '@testcontainers/postgresql';
+import { RabbitMQContainer } from '@testcontainers/rabbitmq';
 import { Client } from 'pg';
 
 let containers: Array<{ stop(): Promise<unknown> }> = [];
@@ -17,7 +21,6 @@ export function amqpUrl(): Promise<string> {
   amqp ??= process.env.AMQP_URL
     ? Promise.resolve(process.env.AMQP_URL)
     : (async () => {
-      const { RabbitMQContainer } = await import('@testcontainers/rabbitmq');
       const container = await new RabbitMQContainer('rabbitmq:3.13-management').start();
       containers.push(container);
       return container.getAmqpUrl();
@@ -29,7 +32,6 @@ export function databaseUrl(): Promise<string> {
   database ??= process.env.DATABASE_URL
     ? Promise.resolve(process.env.DATABASE_URL)
     : (async () => {
-      const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
       const container = await new PostgreSqlContainer('postgres:15').start();
       containers.push(container);
       return container.getConnectionUri();

@@ -1,0 +1,71 @@
+// The PostgreSQL store's schema as kysely migrations (applied by PostgresStore.open under kysely's migration lock).
+import { sql, type Kysely, type Migration } from 'kysely';
+
+const SUBMISSION_STATES = sql`('received', 'routed', 'parked', 'delivered', 'failed')`;
+const DELIVERY_STATES = sql`('pending', 'delivered', 'dead')`;
+
+/**
+ * Tables are created unqualified: every connection of the store's pool has `search_path` set to the
+ * store's schema, so they land there. Append new migrations; never edit an applied one.
+ */
+export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
+  '0001_store': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('submissions')
+        // Text, not uuid: an id from a queue message or a caller that is not a UUID finds nothing instead of failing.
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('message_uuid', 'text', (col) => col.notNull().unique())
+        .addColumn('state', 'text', (col) => col.notNull().check(sql`state IN ${SUBMISSION_STATES}`))
+        .addColumn('reason', 'text')
+        .addColumn('source', 'text', (col) => col.notNull())
+        .addColumn('facts', 'jsonb', (col) => col.notNull())
+        .addColumn('routes', 'jsonb', (col) => col.notNull().defaultTo(sql`'[]'::jsonb`))
+        .addColumn('size', 'integer', (col) => col.notNull())
+        .addColumn('received_at', 'timestamptz', (col) => col.notNull())
+        .addColumn('updated_at', 'timestamptz', (col) => col.notNull())
+        .execute();
+      await db.schema.createIndex('submissions_state').on('submissions').columns(['state', 'received_at']).execute();
+
+      await db.schema
+        .createTable('payloads')
+        .addColumn('submission_id', 'text', (col) => col.primaryKey().references('submissions.id'))
+        .addColumn('body', 'bytea', (col) => col.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('deliveries')
+        .addColumn('submission_id', 'text', (col) => col.notNull().references('submissions.id'))
+        .addColumn('target', 'text', (col) => col.notNull())
+        // Order of the targets in the routing decision (SQLite lists deliveries by rowid, i.e. in that order).
+        .addColumn('position', 'integer', (col) => col.notNull())
+        .addColumn('route', 'text', (col) => col.notNull())
+        .addColumn('state', 'text', (col) => col.notNull().check(sql`state IN ${DELIVERY_STATES}`))
+        .addColumn('attempts', 'integer', (col) => col.notNull().defaultTo(0))
+        .addColumn('reason', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('reference', 'text')
+        .addColumn('next_attempt_at', 'timestamptz')
+        .addColumn('lease_until', 'timestamptz')
+        .addColumn('updated_at', 'timestamptz', (col) => col.notNull())
+        .addPrimaryKeyConstraint('deliveries_pkey', ['submission_id', 'target'])
+        .execute();
+      await db.schema.createIndex('deliveries_state').on('deliveries').column('state').execute();
+
+      await db.schema
+        .createTable('events')
+        // bigserial: a submission's history is listed in id order, whichever instance wrote the events.
+        .addColumn('id', 'bigserial', (col) => col.primaryKey())
+        .addColumn('submission_id', 'text', (col) => col.notNull().references('submissions.id'))
+        .addColumn('at', 'timestamptz', (col) => col.notNull())
+        .addColumn('event', 'text', (col) => col.notNull())
+        .addColumn('target', 'text')
+        .addColumn('attempt', 'integer')
+        .addColumn('outcome', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('events_submission').on('events').columns(['submission_id', 'id']).execute();
+    },
+  },
+};

@@ -1,0 +1,330 @@
+// The production store on PostgreSQL (kysely over a pg pool), shared by several router instances at once.
+import { randomUUID } from 'node:crypto';
+import { Kysely, Migrator, PostgresDialect, sql, type ColumnType, type Generated, type Transaction } from 'kysely';
+import { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Facts } from '../envelope/envelope';
+import type { RoutedTarget } from '../route/router';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations';
+import type {
+  AttemptOutcome, Claim, DeliveryRecord, DeliveryState, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+} from './store';
+
+/** Written as `now()` of the database, read as a Date. */
+type Timestamp = ColumnType<Date, Date, Date>;
+
+interface SubmissionsTable {
+  id: string;
+  message_uuid: string;
+  state: SubmissionState;
+  reason: string | null;
+  source: string;
+  facts: ColumnType<Facts, string, string>;
+  routes: ColumnType<string[], string | undefined, string>;
+  size: number;
+  received_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+interface PayloadsTable {
+  submission_id: string;
+  body: Buffer;
+}
+
+interface DeliveriesTable {
+  submission_id: string;
+  target: string;
+  position: number;
+  route: string;
+  state: DeliveryState;
+  attempts: Generated<number>;
+  reason: string | null;
+  detail: string | null;
+  reference: string | null;
+  next_attempt_at: Date | null;
+  lease_until: Date | null;
+  updated_at: Timestamp;
+}
+
+interface EventsTable {
+  id: Generated<string>;
+  submission_id: string;
+  at: Timestamp;
+  event: HistoryEvent['event'];
+  target: string | null;
+  attempt: number | null;
+  outcome: HistoryEvent['outcome'] | null;
+  reason: string | null;
+  detail: string | null;
+}
+
+interface Database {
+  submissions: SubmissionsTable;
+  payloads: PayloadsTable;
+  deliveries: DeliveriesTable;
+  events: EventsTable;
+}
+
+export interface PostgresStoreOptions {
+  /** Connection string, e.g. postgres://user:password@host:5432/db. */
+  url: string;
+  /** The schema that holds the store's tables (created if missing); lower case, digits and `_`. */
+  schema: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  log: Logger;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** The database's clock: all instances stamp and compare times with one clock, whatever their own say. */
+const now = sql<Date>`now()`;
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+const iso = (value: Date): string => value.toISOString();
+
+export class PostgresStore implements Store {
+  private constructor(private readonly db: Kysely<Database>, private readonly log: Logger) {}
+
+  /**
+   * Connects and migrates. Several instances may open the same schema at once: kysely's Migrator creates
+   * the schema if missing (tolerating a concurrent creation) and applies migrations under an advisory lock
+   * in one transaction, so exactly one instance migrates and the others find the schema up to date.
+   * Unlike the embedded store, leases are not cleared here: they may be held by other running instances
+   * (an expired lease is taken over by the next claim anyway).
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const { url, schema, poolSize = 10, log } = options;
+    if (!SCHEMA_NAME.test(schema) || schema.length > 63) {
+      throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(schema)} (lower case letters, digits and _, at most 63 characters)`);
+    }
+    const pool = new Pool({
+      connectionString: url,
+      max: poolSize,
+      // Every connection, including those the pool opens later, works in the store's schema.
+      options: `-c search_path="${schema}"`,
+    });
+    // An idle connection that breaks (database restart, network) must not crash the process; the pool replaces it.
+    pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: async () => POSTGRES_MIGRATIONS },
+        migrationTableSchema: schema,
+      });
+      const { error, results } = await migrator.migrateToLatest();
+      for (const result of results ?? []) {
+        if (result.status === 'Success') log.info({ migration: result.migrationName, schema }, 'store migration applied');
+        else if (result.status === 'Error') log.error({ migration: result.migrationName, schema }, 'store migration failed');
+      }
+      if (error) throw new Error(`opening the PostgreSQL store (schema ${schema}) failed while migrating: ${(error as Error).message ?? String(error)}`, { cause: error });
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+    return new PostgresStore(db, log);
+  }
+
+  private async event(trx: Kysely<Database>, id: string, event: Omit<HistoryEvent, 'at'>): Promise<void> {
+    await trx.insertInto('events').values({
+      submission_id: id, at: now, event: event.event, target: event.target ?? null, attempt: event.attempt ?? null,
+      outcome: event.outcome ?? null, reason: event.reason ?? null, detail: event.detail ?? null,
+    }).execute();
+  }
+
+  /**
+   * Race-safe across instances: the insert does nothing when the messageUuid exists; when another
+   * instance's insert of the same messageUuid is still uncommitted, it waits for that transaction and
+   * then does nothing (or inserts, should that one roll back). Exactly one caller gets `created: true`.
+   */
+  async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
+    const detail = `source ${input.source}, ${input.payload.length} bytes`;
+    return this.db.transaction().execute(async (trx) => {
+      const inserted = await trx.insertInto('submissions')
+        .values({
+          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source,
+          facts: JSON.stringify(input.facts), size: input.payload.length, received_at: now, updated_at: now,
+        })
+        .onConflict((oc) => oc.column('message_uuid').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (inserted) {
+        await trx.insertInto('payloads').values({ submission_id: inserted.id, body: input.payload }).execute();
+        await this.event(trx, inserted.id, { event: 'received', detail });
+        return { submission: { id: inserted.id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
+      }
+      // A new statement in READ COMMITTED: sees the row the conflicting transaction committed.
+      const existing = await trx.selectFrom('submissions').select(['id', 'message_uuid', 'state'])
+        .where('message_uuid', '=', input.messageUuid).executeTakeFirstOrThrow();
+      await this.event(trx, existing.id, { event: 'resent', detail });
+      return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
+    });
+  }
+
+  /** Reads submission, deliveries and history in one snapshot, so they agree while other instances write. */
+  async get(id: string): Promise<SubmissionStatus | undefined> {
+    return this.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
+      const row = await trx.selectFrom('submissions').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) return undefined;
+      const events = await trx.selectFrom('events')
+        .select(['at', 'event', 'target', 'attempt', 'outcome', 'reason', 'detail'])
+        .where('submission_id', '=', id).orderBy('id').execute();
+      return {
+        id: row.id,
+        messageUuid: row.message_uuid,
+        state: row.state,
+        reason: orUndefined(row.reason),
+        source: row.source,
+        size: row.size,
+        receivedAt: iso(row.received_at),
+        updatedAt: iso(row.updated_at),
+        facts: row.facts,
+        routes: row.routes,
+        deliveries: await this.readDeliveries(trx, id),
+        history: events.map((e) => ({
+          at: iso(e.at), event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
+          outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
+        })),
+      };
+    });
+  }
+
+  async payload(id: string): Promise<Buffer | undefined> {
+    const row = await this.db.selectFrom('payloads').select('body').where('submission_id', '=', id).executeTakeFirst();
+    return row?.body;
+  }
+
+  async listReceived(before?: Date): Promise<string[]> {
+    let query = this.db.selectFrom('submissions').select('id').where('state', '=', 'received');
+    if (before) query = query.where('received_at', '<', before);
+    const rows = await query.orderBy('received_at').execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * One winner across instances: the state changes only `WHERE state = 'received'`; a concurrent second
+   * update waits for the first's row lock, re-checks the condition, matches nothing and returns false.
+   */
+  async recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const parked = targets.length === 0;
+      const updated = await trx.updateTable('submissions')
+        .set({ state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), updated_at: now })
+        .where('id', '=', id).where('state', '=', 'received')
+        .returning('id')
+        .executeTakeFirst();
+      if (!updated) return false;
+      if (!parked) {
+        await trx.insertInto('deliveries')
+          .values(targets.map((t, position) => ({ submission_id: id, target: t.target, position, route: t.route, state: 'pending' as const, updated_at: now })))
+          .execute();
+        await this.event(trx, id, { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` });
+      } else {
+        await this.event(trx, id, { event: 'parked', reason: 'no-route', detail: 'no route matched' });
+      }
+      return true;
+    });
+  }
+
+  async deliveries(id: string): Promise<DeliveryRecord[]> {
+    return this.readDeliveries(this.db, id);
+  }
+
+  private async readDeliveries(db: Kysely<Database> | Transaction<Database>, id: string): Promise<DeliveryRecord[]> {
+    const rows = await db.selectFrom('deliveries')
+      .select(['target', 'route', 'state', 'attempts', 'reason', 'detail', 'reference', 'next_attempt_at', 'updated_at'])
+      .where('submission_id', '=', id).orderBy('position').execute();
+    return rows.map((d) => ({
+      target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference),
+      nextAttemptAt: d.next_attempt_at ? iso(d.next_attempt_at) : undefined, updatedAt: iso(d.updated_at),
+    }));
+  }
+
+  /**
+   * One conditional UPDATE ... RETURNING, atomic across instances: it counts the attempt and sets the lease
+   * only if the delivery is pending and its lease is unset or expired by the database's clock. Of
+   * concurrent claims, the first takes the row lock; the others re-check the condition after it commits,
+   * find the new lease and match nothing. Only then is the row read to tell `busy` from `done`.
+   */
+  async claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim> {
+    const claimed = await this.db.updateTable('deliveries')
+      .set((eb) => ({
+        attempts: eb('attempts', '+', 1),
+        lease_until: sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`,
+        updated_at: now,
+      }))
+      .where('submission_id', '=', id).where('target', '=', target).where('state', '=', 'pending')
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+      .returning('attempts')
+      .executeTakeFirst();
+    if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
+    const row = await this.db.selectFrom('deliveries').select(['state', 'lease_until'])
+      .where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
+    if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
+    if (row.state !== 'pending') return { kind: 'done' };
+    // Lease already ended between the update and this read (outcome recorded): look again now.
+    return { kind: 'busy', until: row.lease_until ?? new Date() };
+  }
+
+  /**
+   * Locks the submission row first (SELECT ... FOR UPDATE), so that outcomes of two deliveries of one
+   * submission, recorded at once by two instances, are serialized: the second counts the deliveries only
+   * after the first committed, and one of them sees no delivery pending and sets the final state.
+   */
+  async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
+        () => new Error(`no submission ${id}`),
+      );
+      const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
+      const updated = await trx.updateTable('deliveries')
+        .set((eb) => ({
+          state,
+          reason: outcome.kind === 'delivered' ? null : outcome.reason,
+          detail: outcome.detail ?? null,
+          reference: outcome.kind === 'delivered' && outcome.reference !== undefined ? outcome.reference : eb.ref('reference'),
+          next_attempt_at: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
+          lease_until: null,
+          updated_at: now,
+        }))
+        .where('submission_id', '=', id).where('target', '=', target)
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) throw new Error(`no delivery ${target} for submission ${id}`);
+      await this.event(trx, id, {
+        event: 'attempt', target, attempt, outcome: outcome.kind,
+        reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
+        detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
+      });
+      const counts = await trx.selectFrom('deliveries')
+        .select((eb) => [
+          eb.fn.countAll<string>().filterWhere('state', '=', 'pending').as('pending'),
+          eb.fn.countAll<string>().filterWhere('state', '=', 'dead').as('dead'),
+        ])
+        .where('submission_id', '=', id)
+        .executeTakeFirstOrThrow();
+      if (Number(counts.pending) === 0) {
+        await trx.updateTable('submissions')
+          .set({ state: Number(counts.dead) > 0 ? 'failed' : 'delivered', reason: null, updated_at: now })
+          .where('id', '=', id)
+          .execute();
+      }
+    });
+  }
+
+  async countByState(): Promise<Record<SubmissionState, number>> {
+    const counts: Record<SubmissionState, number> = { received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 };
+    const rows = await this.db.selectFrom('submissions')
+      .select((eb) => ['state', eb.fn.countAll<string>().as('n')])
+      .groupBy('state').execute();
+    for (const row of rows) counts[row.state] = Number(row.n);
+    return counts;
+  }
+
+  /** Ends the pool (waits for queries in flight). */
+  async close(): Promise<void> {
+    await this.db.destroy();
+    this.log.debug('PostgreSQL store closed');
+  }
+}
