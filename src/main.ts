@@ -1,5 +1,5 @@
-// Composition root: load configuration, open store and transport, connect adapters, wire the pipeline,
-// start the HTTP server; shut down gracefully.
+// Composition root: load configuration, open store and transport (embedded, or PostgreSQL + RabbitMQ in
+// production mode), connect adapters, wire the pipeline, start the HTTP server; shut down gracefully.
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
@@ -9,10 +9,13 @@ import type { Adapter } from './deliver/adapter';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
+import { PostgresStore } from './store/postgres-store';
 import { openSqlite } from './store/sqlite';
 import { SqliteStore } from './store/sqlite-store';
 import type { Store } from './store/store';
 import { EmbeddedTransport } from './transport/embedded-transport';
+import { RabbitTransport } from './transport/rabbitmq-transport';
+import type { Transport } from './transport/transport';
 
 export interface RunningRouter {
   /** Base URL of the HTTP server, e.g. http://127.0.0.1:8080 */
@@ -25,17 +28,63 @@ export interface RunningRouter {
 
 export interface StartOptions {
   log: Logger;
+  /**
+   * Production mode: RabbitMQ and PostgreSQL URLs (with credentials); `false` forces the embedded mode.
+   * Default: AMQP_URL and DATABASE_URL from the environment; neither set: embedded mode; only one of them
+   * set is an error.
+   */
+  production?: { amqpUrl?: string; databaseUrl?: string } | false;
   /** Override the configured port (0: any free port). */
   port?: number;
   /** Override the configured host. */
   host?: string;
 }
 
+interface Backbone {
+  mode: 'embedded' | 'production';
+  store: Store;
+  transport: Transport;
+  /** Where the state lives, for the start-up log line (no credentials). */
+  where: string;
+  /** Closes store and transport after the transport has been stopped. */
+  close(): Promise<void>;
+}
+
+/** Opens the store and transport of the selected mode. */
+async function openBackbone(config: LoadedConfig, options: StartOptions, log: Logger): Promise<Backbone> {
+  const production = options.production === false ? {} : options.production ?? { amqpUrl: process.env.AMQP_URL, databaseUrl: process.env.DATABASE_URL };
+  const amqpUrl = production.amqpUrl || undefined;
+  const databaseUrl = production.databaseUrl || undefined;
+  if (!amqpUrl && !databaseUrl) {
+    const db = openSqlite(config.raw.store.path);
+    return {
+      mode: 'embedded', store: new SqliteStore(db), transport: new EmbeddedTransport(db, log), where: config.raw.store.path,
+      async close() { db.close(); },
+    };
+  }
+  if (!amqpUrl || !databaseUrl) {
+    throw new Error(`production mode needs both AMQP_URL and DATABASE_URL; only ${amqpUrl ? 'AMQP_URL' : 'DATABASE_URL'} is set`);
+  }
+  const { postgres } = config.raw.store;
+  const { amqp } = config.raw.transport;
+  const store = await PostgresStore.open({ url: databaseUrl, schema: postgres.schema, poolSize: postgres.poolSize, log });
+  let transport: RabbitTransport;
+  try {
+    transport = await RabbitTransport.open({ url: amqpUrl, prefix: amqp.prefix, heartbeatSeconds: amqp.heartbeatSeconds, log });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return {
+    mode: 'production', store, transport, where: `PostgreSQL schema ${postgres.schema}, RabbitMQ prefix ${amqp.prefix}`,
+    async close() { await store.close(); },
+  };
+}
+
 export async function startRouter(config: LoadedConfig, options: StartOptions): Promise<RunningRouter> {
   const log = options.log.child({ instance: config.raw.instance });
-  const db = openSqlite(config.raw.store.path);
-  const store = new SqliteStore(db);
-  const transport = new EmbeddedTransport(db, log);
+  const backbone = await openBackbone(config, options, log);
+  const { store, transport } = backbone;
 
   const adapters = new Map<string, Adapter>();
   try {
@@ -45,7 +94,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
       adapters.set(plan.name, adapter);
     }
   } catch (error) {
-    db.close();
+    await transport.stop(0);
+    await backbone.close();
     throw error;
   }
 
@@ -60,9 +110,13 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const checks = await Promise.all([...adapters].map(async ([target, adapter]) => ({ target, ...(await adapter.check()) })));
-    const ready = db.open;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', store: db.open ? 'ok' : 'closed', targets: checks });
+    const [checks, storeCheck] = await Promise.all([
+      Promise.all([...adapters].map(async ([target, adapter]) => ({ target, ...(await adapter.check()) }))),
+      store.check(),
+    ]);
+    const transportCheck = transport.health();
+    const ready = storeCheck.ok && transportCheck.ok;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', mode: backbone.mode, store: storeCheck, transport: transportCheck, targets: checks });
   });
   app.use(intakeErrors(log));
 
@@ -72,7 +126,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   });
   const address = server.address() as AddressInfo;
   const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-  log.info({ event: 'started', url, store: config.raw.store.path, targets: [...config.targets.keys()], routes: config.raw.routes.length }, 'antragsrouter started');
+  log.info({ event: 'started', url, mode: backbone.mode, state: backbone.where, targets: [...config.targets.keys()], routes: config.raw.routes.length }, 'antragsrouter started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -88,7 +142,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         pipeline.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
-        db.close();
+        await backbone.close();
         log.info({ event: 'stopped' }, 'antragsrouter stopped');
       })();
       return closing;

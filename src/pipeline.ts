@@ -12,7 +12,7 @@ import { MappingError } from './map/mapping';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
 import type { AttemptOutcome, Store, SubmissionState } from './store/store';
-import type { Disposition, ReceivedMessage, Transport } from './transport/transport';
+import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
 export const deliveryQueue = (target: string) => `deliver.${target}`;
@@ -82,6 +82,10 @@ export class Pipeline {
    */
   async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
     const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+    // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
+    // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
+    const transportHealth = this.deps.transport.health();
+    if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
     const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
     const log = this.deps.log.child({ submissionId: submission.id });
     if (created || submission.state === 'received') {

@@ -14,7 +14,8 @@ function startChild(configFile: string): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli.ts'), 'start', '--config', configFile, '--port', String(PORT)], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
+    // Embedded mode whatever the environment says (CI sets AMQP_URL/DATABASE_URL for the production tests).
+    env: { ...process.env, LOG_LEVEL: 'warn', AMQP_URL: '', DATABASE_URL: '' },
   });
 }
 

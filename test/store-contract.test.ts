@@ -88,8 +88,13 @@ describe.each(implementations)('%s store', (_name, create) => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
     expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
-    const next = new Date(Date.now() + 1000);
+    const next = new Date(Date.now() + 300);
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'http-status', detail: 'HTTP 503', nextAttemptAt: next });
+    // A copy of the queue message arriving before the next attempt is due waits; the backoff holds.
+    const early = await store.claimAttempt(submission.id, 't1', 60_000);
+    expect(early.kind).toBe('busy');
+    expect((early as { until: Date }).until.getTime()).toBeGreaterThanOrEqual(next.getTime() - 5);
+    await new Promise((resolve) => setTimeout(resolve, next.getTime() - Date.now() + 20));
     expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
     await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered', reference: 'AZ-1', detail: 'HTTP 201' });
     expect((await store.get(submission.id))!.state).toBe('routed');

@@ -244,7 +244,8 @@ export class PostgresStore implements Store {
 
   /**
    * One conditional UPDATE ... RETURNING, atomic across instances: it counts the attempt and sets the lease
-   * only if the delivery is pending and its lease is unset or expired by the database's clock. Of
+   * only if the delivery is pending, its lease is unset or expired and its next attempt is due, all by the
+   * database's clock. Of
    * concurrent claims, the first takes the row lock; the others re-check the condition after it commits,
    * find the new lease and match nothing. Only then is the row read to tell `busy` from `done`.
    */
@@ -257,15 +258,17 @@ export class PostgresStore implements Store {
       }))
       .where('submission_id', '=', id).where('target', '=', target).where('state', '=', 'pending')
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
       .returning('attempts')
       .executeTakeFirst();
     if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
-    const row = await this.db.selectFrom('deliveries').select(['state', 'lease_until'])
+    const row = await this.db.selectFrom('deliveries').select(['state', 'lease_until', 'next_attempt_at', sql<Date>`now()`.as('now')])
       .where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
     if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
     if (row.state !== 'pending') return { kind: 'done' };
-    // Lease already ended between the update and this read (outcome recorded): look again now.
-    return { kind: 'busy', until: row.lease_until ?? new Date() };
+    // Leased, or not due yet. (A lease that ended between the update and this read: look again now.)
+    const until = Math.max(row.lease_until?.getTime() ?? 0, row.next_attempt_at?.getTime() ?? 0, row.now.getTime());
+    return { kind: 'busy', until: new Date(until) };
   }
 
   /**
@@ -311,6 +314,15 @@ export class PostgresStore implements Store {
           .execute();
       }
     });
+  }
+
+  async check(): Promise<{ ok: boolean; detail: string }> {
+    try {
+      await sql`select 1`.execute(this.db);
+      return { ok: true, detail: 'PostgreSQL answers' };
+    } catch (error) {
+      return { ok: false, detail: `PostgreSQL does not answer: ${(error as Error).message}` };
+    }
   }
 
   async countByState(): Promise<Record<SubmissionState, number>> {

@@ -71,9 +71,10 @@ export class SqliteStore implements Store {
       claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number }>(
         `UPDATE deliveries SET attempts = attempts + 1, lease_until = @until, updated_at = @at
          WHERE submission_id = @id AND target = @target AND state = 'pending' AND (lease_until IS NULL OR lease_until <= @now)
+           AND (next_attempt_at IS NULL OR next_attempt_at <= @at)
          RETURNING attempts`,
       ),
-      delivery: db.prepare<[string, string], { state: string; lease_until: number | null }>('SELECT state, lease_until FROM deliveries WHERE submission_id = ? AND target = ?'),
+      delivery: db.prepare<[string, string], { state: string; lease_until: number | null; next_attempt_at: string | null }>('SELECT state, lease_until, next_attempt_at FROM deliveries WHERE submission_id = ? AND target = ?'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET state = @state, reason = @reason, detail = @detail, reference = COALESCE(@reference, reference),
            next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now WHERE submission_id = @id AND target = @target`,
@@ -165,7 +166,7 @@ export class SqliteStore implements Store {
       const row = this.statements.delivery.get(id, target);
       if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
       if (row.state !== 'pending') return { kind: 'done' };
-      return { kind: 'busy', until: new Date(row.lease_until ?? now) };
+      return { kind: 'busy', until: new Date(Math.max(row.lease_until ?? now, row.next_attempt_at ? Date.parse(row.next_attempt_at) : now)) };
     })();
   }
 
@@ -191,6 +192,10 @@ export class SqliteStore implements Store {
         this.statements.setState.run({ id, state: failed ? 'failed' : 'delivered', reason: null, facts: null, routes: null, now });
       }
     })();
+  }
+
+  async check(): Promise<{ ok: boolean; detail: string }> {
+    return this.db.open ? { ok: true, detail: 'embedded store open' } : { ok: false, detail: 'embedded store closed' };
   }
 
   async countByState(): Promise<Record<SubmissionState, number>> {

@@ -82,11 +82,14 @@ export interface Store {
    * Claims a pending delivery for one attempt, atomically: counts the attempt durably (before the adapter
    * is called, so a delivery that kills the process still runs out of attempts) and leases the delivery
    * for `leaseMs`, so that a second copy of its queue message — on this or another instance — waits.
-   * `busy`: another worker holds an unexpired lease. `done`: delivered or dead-lettered already.
+   * `busy`: another worker holds an unexpired lease, or the next attempt is not due yet (a copy of the queue
+   * message that arrived early must not cut the backoff short). `done`: delivered or dead-lettered already.
    */
   claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim>;
   /** Records an attempt's outcome, ends the lease and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /** Whether the store answers (feeds /readyz). */
+  check(): Promise<{ ok: boolean; detail: string }>;
   /** Number of submissions per state (all states present, zero included). */
   countByState(): Promise<Record<SubmissionState, number>>;
   close(): Promise<void>;

@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Transport } from './transport';
+import { HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -155,6 +155,10 @@ export class EmbeddedTransport implements Transport {
         this.statements.remove.run(job.id);
       })();
     }
+  }
+
+  health(): TransportHealth {
+    return this.db.open ? { ok: true, detail: 'embedded queue open' } : { ok: false, detail: 'embedded queue closed' };
   }
 
   async stop(graceMs: number): Promise<void> {

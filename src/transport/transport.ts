@@ -1,7 +1,11 @@
-// The transport contract: durable queues between the pipeline's stages. Embedded (SQLite) now,
-// RabbitMQ (quorum queues) in production mode.
+// The transport contract: durable queues between the pipeline's stages. Embedded (SQLite) on a single
+// node, RabbitMQ (quorum queues) in production mode.
 
-/** A message on a queue. `key` deduplicates: publishing a key that is still queued is a no-op. */
+/**
+ * A message on a queue. `key` identifies what it is about (the submission id). The embedded transport
+ * does not queue a key twice; RabbitMQ may hand out copies of one key (after a crash or a sweep), so every
+ * handler must be idempotent.
+ */
 export interface QueueMessage {
   key: string;
   body: Record<string, string>;
@@ -20,6 +24,12 @@ export type Disposition =
 
 export type Handler = (message: ReceivedMessage) => Promise<Disposition>;
 
+export interface TransportHealth {
+  ok: boolean;
+  /** Operator-facing state, e.g. `connected` or why not. */
+  detail: string;
+}
+
 export interface Transport {
   /** Resolves once the message is durable (embedded: committed; RabbitMQ: publisher-confirmed). */
   publish(queue: string, message: QueueMessage): Promise<void>;
@@ -29,6 +39,8 @@ export interface Transport {
    * so a poison message can never loop.
    */
   consume(queue: string, concurrency: number, handler: Handler): void;
+  /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
+  health(): TransportHealth;
   /** Stops handing out messages and waits up to `graceMs` for handlers in flight. */
   stop(graceMs: number): Promise<void>;
 }

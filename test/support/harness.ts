@@ -8,6 +8,12 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { compileConfig } from '../../src/config/load';
 import { startRouter, type RunningRouter } from '../../src/main';
+import { Topology } from '../../src/transport/rabbitmq-topology';
+import { amqpUrl, databaseUrl, deleteTopology, dropSchema, runId } from './services';
+
+/** Embedded: SQLite file in the test's directory. Production: PostgreSQL + RabbitMQ, own schema and queue prefix. */
+export type Mode = 'embedded' | 'production';
+export const MODES: Mode[] = ['embedded', 'production'];
 
 export const REPO = path.resolve(__dirname, '../..');
 export const FIXTURES = path.join(REPO, 'test/fixtures');
@@ -57,8 +63,38 @@ export function captureLog(): { log: pino.Logger; text: () => string } {
   return { log: pino({ level: 'debug' }, stream), text: () => chunks.join('') };
 }
 
-export async function startTestRouter(config: Record<string, unknown>, log = pino({ level: 'silent' })): Promise<RunningRouter> {
-  return startRouter(compileConfig(config, 'test'), { log });
+/**
+ * Starts a router in-process. In production mode it gets a fresh PostgreSQL schema and RabbitMQ prefix
+ * (unless the configuration names them), dropped again by `close()` unless `keep` is set.
+ */
+export async function startTestRouter(config: Record<string, unknown>, log = pino({ level: 'silent' }), mode: Mode = 'embedded', keep = false): Promise<RunningRouter> {
+  if (mode === 'embedded') return startRouter(compileConfig(config, 'test'), { log, production: false });
+  const [amqp, database] = await Promise.all([amqpUrl(), databaseUrl()]);
+  const compiled = compileConfig(productionConfig(config), 'test');
+  const router = await startRouter(compiled, { log, production: { amqpUrl: amqp, databaseUrl: database } });
+  const close = router.close.bind(router);
+  return Object.assign(router, {
+    async close(graceMs?: number) {
+      await close(graceMs);
+      if (keep) return;
+      const { schema } = compiled.raw.store.postgres;
+      const queues = ['route', ...[...compiled.targets.keys()].map((t) => `deliver.${t}`)];
+      const topology = new Topology(compiled.raw.transport.amqp.prefix, 0);
+      await Promise.all([dropSchema(database, schema), deleteTopology(amqp, topology.names(queues))]);
+    },
+  });
+}
+
+/** The configuration with a schema and queue prefix of its own (kept where it names them already). */
+export function productionConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const id = runId('e2e');
+  const store = (config.store ?? {}) as Record<string, unknown>;
+  const transport = (config.transport ?? {}) as Record<string, unknown>;
+  return {
+    ...config,
+    store: { ...store, postgres: { schema: id, ...(store.postgres as object | undefined) } },
+    transport: { ...transport, amqp: { prefix: id, heartbeatSeconds: 10, ...(transport.amqp as object | undefined) } },
+  };
 }
 
 /** Writes the configuration as YAML (for the command line). */
