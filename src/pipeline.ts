@@ -11,7 +11,7 @@ import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Store, SubmissionState } from './store/store';
+import type { AttemptOutcome, Claim, Store, SubmissionState } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -38,6 +38,9 @@ const lazyDocument = (raw: Buffer) => {
   let document: Document | undefined;
   return () => (document ??= parseDom(decodeXml(raw)));
 };
+
+/** Pause before a throttled delivery (target at `maxInFlight`) asks again. */
+const THROTTLE_WAIT_MS = 200;
 
 /** How often, and after how long, submissions stuck in `received` are queued for routing again. */
 const SWEEP_INTERVAL_MS = 30_000;
@@ -128,8 +131,9 @@ export class Pipeline {
     const submissionId = message.body.submissionId!;
     const target = plan.name;
     const log = this.deps.log.child({ submissionId, target });
-    const claim = await store.claimAttempt(submissionId, target, this.deps.config.raw.delivery.leaseTime);
+    const claim = await this.claimWithinLimits(plan, submissionId);
     if (claim.kind === 'done') return { kind: 'ack' };
+    if (claim.kind === 'throttled') return { kind: 'retry', delayMs: THROTTLE_WAIT_MS };
     if (claim.kind === 'busy') {
       // Another copy of this message is being delivered (here or on another instance): look again when its lease ends.
       return { kind: 'retry', delayMs: Math.max(0, claim.until.getTime() - Date.now()) + 1000 };
@@ -157,6 +161,25 @@ export class Pipeline {
       case 'dead':
         log.error({ event: 'dead-lettered', attempt, reason: recorded.reason, detail: recorded.detail }, 'delivery dead-lettered');
         return { kind: 'dead', reason: recorded.reason };
+    }
+  }
+
+  /**
+   * Waits for the target's rate budget and its in-flight limit (both shared by all instances), then claims.
+   * The waiting happens here, holding the queue message, so a backlog drains at the configured pace
+   * without cycling through the delay queues; gives up as `throttled` after about a lease time.
+   */
+  private async claimWithinLimits(plan: TargetPlan, submissionId: string): Promise<Claim> {
+    const { store, config } = this.deps;
+    const leaseTime = config.raw.delivery.leaseTime;
+    const deadline = Date.now() + leaseTime;
+    for (;;) {
+      const wait = plan.rateLimit ? await store.takeRateToken(plan.name, plan.rateLimit) : 0;
+      if (wait === 0) {
+        const claim = await store.claimAttempt(submissionId, plan.name, leaseTime, plan.maxInFlight);
+        if (claim.kind !== 'throttled' || Date.now() > deadline) return claim;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait || THROTTLE_WAIT_MS * (0.5 + Math.random())));
     }
   }
 

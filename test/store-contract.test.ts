@@ -112,6 +112,30 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 1 });
   });
 
+  test('a rate limit gives its burst, then asks to wait', async () => {
+    const limit = { perSecond: 5, burst: 2 };
+    expect(await store.takeRateToken('t1', limit)).toBe(0);
+    expect(await store.takeRateToken('t1', limit)).toBe(0);
+    const wait = await store.takeRateToken('t1', limit);
+    expect(wait).toBeGreaterThan(100);
+    expect(wait).toBeLessThanOrEqual(200);
+    expect(await store.takeRateToken('t2', limit)).toBe(0);
+  });
+
+  test('maxInFlight throttles claims while that many leases of the target run', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { submission } = await accept(`c3d1f3a4-0000-4000-8000-00000000000${i}`);
+      await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
+      ids.push(submission.id);
+    }
+    expect(await store.claimAttempt(ids[0]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(ids[1]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(ids[2]!, 't1', 60_000, 2)).toEqual({ kind: 'throttled' });
+    await store.recordOutcome(ids[0]!, 't1', 1, { kind: 'delivered' });
+    expect(await store.claimAttempt(ids[2]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
+  });
+
   test('all deliveries delivered makes the submission delivered', async () => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
@@ -222,6 +246,23 @@ describe('postgres store shared by several router instances', () => {
       expect((await a.get(submission.id))!.state).toBe(i % 2 ? 'failed' : 'delivered');
     }
     expect(await b.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 10, failed: 10 });
+  });
+
+  test('a rate limit holds across instances: of 20 concurrent requests only the burst is granted', async () => {
+    const waits = await onBoth(20, (store) => store.takeRateToken('t1', { perSecond: 0.5, burst: 5 }));
+    expect(waits.filter((w) => w === 0)).toHaveLength(5);
+  });
+
+  test('maxInFlight holds across instances: concurrent claims of 10 deliveries take exactly the limit', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const { submission } = await acceptOn(a, `d7d2e4c1-0000-4000-8000-00000000000${i}`);
+      await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
+      ids.push(submission.id);
+    }
+    const claims = await onBoth(10, (store, i) => store.claimAttempt(ids[i]!, 't1', 60_000, 3));
+    expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(3);
+    expect(claims.filter((c) => c.kind === 'throttled')).toHaveLength(7);
   });
 
   test('an instance that starts later leaves the leases of running instances alone', async () => {

@@ -9,6 +9,7 @@ import { compileXPath } from '../envelope/xpath';
 import { compileRouter, type Router } from '../route/router';
 import { loadMapping, type Mapping } from '../map/mapping';
 import type { AdapterDefinition } from '../deliver/adapter';
+import type { RateLimit } from '../deliver/rate-limit';
 import { loadAdapters } from '../deliver/registry';
 import { configSchema, describeIssues, formatPath, type RawConfig, type RetryPolicy } from './schema';
 
@@ -19,6 +20,8 @@ export interface TargetPlan {
   mapping: Mapping;
   retry: RetryPolicy;
   concurrency: number;
+  rateLimit?: RateLimit;
+  maxInFlight?: number;
 }
 
 export interface LoadedConfig {
@@ -105,6 +108,8 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
         mapping,
         retry: { ...raw.delivery.retry, ...target.retry },
         concurrency: target.concurrency ?? adapter.defaultConcurrency,
+        rateLimit: target.rateLimit,
+        maxInFlight: target.maxInFlight,
       });
     }
   }

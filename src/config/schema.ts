@@ -64,6 +64,10 @@ export const targetSchema = z.strictObject({
   /** Deliveries this target takes at once; default from the adapter. */
   concurrency: z.number().int().min(1).max(256).optional(),
   retry: retryOverrideSchema.optional(),
+  /** Attempts started per second across all instances (token bucket; `burst` defaults to 1). */
+  rateLimit: z.strictObject({ perSecond: z.number().positive().max(100_000), burst: z.number().int().min(1).default(1) }).optional(),
+  /** Attempts running at once across all instances (each instance also stays within `concurrency`). */
+  maxInFlight: z.number().int().min(1).max(10_000).optional(),
   /** The adapter's own configuration, validated by the adapter's schema. */
   config: z.record(z.string(), z.unknown()).default({}),
 });

@@ -68,4 +68,15 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('events_submission').on('events').columns(['submission_id', 'id']).execute();
     },
   },
+  '0002_rate_limits': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // One token bucket per target, shared by every instance (updated under its row lock).
+      await db.schema
+        .createTable('rate_limits')
+        .addColumn('target', 'text', (col) => col.primaryKey())
+        .addColumn('tokens', 'double precision', (col) => col.notNull())
+        .addColumn('updated_at', 'timestamptz', (col) => col.notNull())
+        .execute();
+    },
+  },
 };

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Kysely, Migrator, PostgresDialect, sql, type ColumnType, type Generated, type Transaction } from 'kysely';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
@@ -58,7 +59,14 @@ interface EventsTable {
   detail: string | null;
 }
 
+interface RateLimitsTable {
+  target: string;
+  tokens: number;
+  updated_at: Timestamp;
+}
+
 interface Database {
+  rate_limits: RateLimitsTable;
   submissions: SubmissionsTable;
   payloads: PayloadsTable;
   deliveries: DeliveriesTable;
@@ -249,8 +257,39 @@ export class PostgresStore implements Store {
    * concurrent claims, the first takes the row lock; the others re-check the condition after it commits,
    * find the new lease and match nothing. Only then is the row read to tell `busy` from `done`.
    */
-  async claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim> {
-    const claimed = await this.db.updateTable('deliveries')
+  async claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim> {
+    if (maxInFlight === undefined) return this.claim(this.db, id, target, leaseMs);
+    // Counting the target's leases and taking one must not interleave with another instance doing the
+    // same: a transaction-scoped advisory lock per target serializes them (released at commit).
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${`antragsrouter.inflight.${target}`}))`.execute(trx);
+      const { n } = await trx.selectFrom('deliveries').select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('target', '=', target).where('state', '=', 'pending').where('lease_until', '>', now).executeTakeFirstOrThrow();
+      if (Number(n) >= maxInFlight) {
+        const row = await trx.selectFrom('deliveries').select('state').where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
+        if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
+        return row.state === 'pending' ? { kind: 'throttled' as const } : { kind: 'done' as const };
+      }
+      return this.claim(trx, id, target, leaseMs);
+    });
+  }
+
+  /** Takes one token of the target's bucket under its row lock, by the database's clock. */
+  async takeRateToken(target: string, limit: RateLimit): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('rate_limits').values({ target, tokens: limit.burst, updated_at: now })
+        .onConflict((oc) => oc.column('target').doNothing()).execute();
+      const row = await trx.selectFrom('rate_limits')
+        .select(['tokens', sql<string>`extract(epoch from (now() - updated_at)) * 1000`.as('elapsed')])
+        .where('target', '=', target).forUpdate().executeTakeFirstOrThrow();
+      const taken = takeToken(Number(row.tokens), Number(row.elapsed), limit);
+      await trx.updateTable('rate_limits').set({ tokens: taken.tokens, updated_at: now }).where('target', '=', target).execute();
+      return taken.waitMs;
+    });
+  }
+
+  private async claim(db: Kysely<Database>, id: string, target: string, leaseMs: number): Promise<Claim> {
+    const claimed = await db.updateTable('deliveries')
       .set((eb) => ({
         attempts: eb('attempts', '+', 1),
         lease_until: sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`,
@@ -262,7 +301,7 @@ export class PostgresStore implements Store {
       .returning('attempts')
       .executeTakeFirst();
     if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
-    const row = await this.db.selectFrom('deliveries').select(['state', 'lease_until', 'next_attempt_at', sql<Date>`now()`.as('now')])
+    const row = await db.selectFrom('deliveries').select(['state', 'lease_until', 'next_attempt_at', sql<Date>`now()`.as('now')])
       .where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
     if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
     if (row.state !== 'pending') return { kind: 'done' };

@@ -1,5 +1,6 @@
 // The embedded store on SQLite: one transaction per state change, so a crash never leaves half a record.
 import { randomUUID } from 'node:crypto';
+import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
@@ -46,6 +47,7 @@ const orUndefined = <T>(value: T | null): T | undefined => (value === null ? und
 
 export class SqliteStore implements Store {
   private readonly statements;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(private readonly db: SqliteDatabase) {
     // The database is locked to this process: a lease still set was held by a process that died.
@@ -74,6 +76,7 @@ export class SqliteStore implements Store {
            AND (next_attempt_at IS NULL OR next_attempt_at <= @at)
          RETURNING attempts`,
       ),
+      leased: db.prepare<[string, number], number>("SELECT count(*) FROM deliveries WHERE target = ? AND state = 'pending' AND lease_until > ?").pluck(),
       delivery: db.prepare<[string, string], { state: string; lease_until: number | null; next_attempt_at: string | null }>('SELECT state, lease_until, next_attempt_at FROM deliveries WHERE submission_id = ? AND target = ?'),
       updateDelivery: db.prepare(
         `UPDATE deliveries SET state = @state, reason = @reason, detail = @detail, reference = COALESCE(@reference, reference),
@@ -158,9 +161,14 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim> {
+  async claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim> {
     return this.db.transaction((): Claim => {
       const now = Date.now();
+      if (maxInFlight !== undefined && this.statements.leased.get(target, now)! >= maxInFlight) {
+        const row = this.statements.delivery.get(id, target);
+        if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
+        return row.state === 'pending' ? { kind: 'throttled' } : { kind: 'done' };
+      }
       const claimed = this.statements.claim.get({ id, target, now, until: now + leaseMs, at: new Date(now).toISOString() });
       if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
       const row = this.statements.delivery.get(id, target);
@@ -168,6 +176,15 @@ export class SqliteStore implements Store {
       if (row.state !== 'pending') return { kind: 'done' };
       return { kind: 'busy', until: new Date(Math.max(row.lease_until ?? now, row.next_attempt_at ? Date.parse(row.next_attempt_at) : now)) };
     })();
+  }
+
+  /** One process owns the embedded store, so the bucket lives in memory (it refills from full after a restart). */
+  async takeRateToken(target: string, limit: RateLimit): Promise<number> {
+    const now = Date.now();
+    const bucket = this.buckets.get(target) ?? { tokens: limit.burst, at: now };
+    const taken = takeToken(bucket.tokens, now - bucket.at, limit);
+    this.buckets.set(target, { tokens: taken.tokens, at: now });
+    return taken.waitMs;
   }
 
   async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {

@@ -1,6 +1,7 @@
 // The store contract: submission status, history, delivery attempts, idempotency and payloads.
 // Implemented by the embedded SQLite store now and by PostgreSQL in production mode.
 import type { Facts } from '../envelope/envelope';
+import type { RateLimit } from '../deliver/rate-limit';
 import type { RoutedTarget } from '../route/router';
 
 export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed';
@@ -55,7 +56,12 @@ export interface SubmissionStatus extends SubmissionSummary {
   history: HistoryEvent[];
 }
 
-export type Claim = { kind: 'claimed'; attempt: number } | { kind: 'busy'; until: Date } | { kind: 'done' };
+export type Claim =
+  | { kind: 'claimed'; attempt: number }
+  | { kind: 'busy'; until: Date }
+  | { kind: 'done' }
+  /** The target has `maxInFlight` attempts running (across all instances sharing the store). */
+  | { kind: 'throttled' };
 
 export type AttemptOutcome =
   | { kind: 'delivered'; reference?: string; detail?: string }
@@ -82,10 +88,16 @@ export interface Store {
    * Claims a pending delivery for one attempt, atomically: counts the attempt durably (before the adapter
    * is called, so a delivery that kills the process still runs out of attempts) and leases the delivery
    * for `leaseMs`, so that a second copy of its queue message — on this or another instance — waits.
+   * With `maxInFlight`, the claim is `throttled` while that many leases of the target are unexpired.
    * `busy`: another worker holds an unexpired lease, or the next attempt is not due yet (a copy of the queue
    * message that arrived early must not cut the backoff short). `done`: delivered or dead-lettered already.
    */
-  claimAttempt(id: string, target: string, leaseMs: number): Promise<Claim>;
+  claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim>;
+  /**
+   * Takes one attempt start from the target's rate budget (a token bucket shared by every instance on this
+   * store). Resolves 0 when taken, else the milliseconds to wait before asking again.
+   */
+  takeRateToken(target: string, limit: RateLimit): Promise<number>;
   /** Records an attempt's outcome, ends the lease and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
   /** Whether the store answers (feeds /readyz). */
