@@ -198,7 +198,7 @@ export class Pipeline {
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, facts, log });
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };

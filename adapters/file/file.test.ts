@@ -17,6 +17,7 @@ const request = (overrides: Partial<DeliveryRequest> = {}): DeliveryRequest => (
   idempotencyKey: `${SUBMISSION}:augsburg-boa`,
   attempt: 1,
   payload: { body: BODY, contentType: 'application/xml; charset=utf-8', extension: 'xml' },
+  attachments: [],
   facts: { messageType: '0200', messageUuid: 'bd3e54e9-3338-413b-8b42-4ff955db9a0f' },
   log,
   ...overrides,

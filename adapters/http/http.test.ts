@@ -58,6 +58,7 @@ const request = (overrides: Partial<DeliveryRequest> = {}): DeliveryRequest => (
   idempotencyKey: '0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c:muenchen-lbk',
   attempt: 1,
   payload: { body: BODY, contentType: 'application/json; charset=utf-8', extension: 'json' },
+  attachments: [],
   facts: { messageType: '0200' },
   log,
   ...overrides,

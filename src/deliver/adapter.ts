@@ -2,6 +2,7 @@
 // to one back office and says what happened, in exactly one of three outcomes.
 import type { z } from 'zod';
 import type { Logger } from 'pino';
+import type { Readable } from 'node:stream';
 
 /** The mapped payload for one target. */
 export interface Payload {
@@ -10,6 +11,23 @@ export interface Payload {
   contentType: string;
   /** File extension without dot, e.g. `json` or `xml`. */
   extension: string;
+}
+
+/**
+ * One attachment of the submission (plans, PDFs, scans). Attachments travel out of band (claim check):
+ * the adapter gets metadata and opens the bytes as a stream; never read one whole into memory.
+ */
+export interface DeliveryAttachment {
+  /** Stable id within the submission. */
+  id: string;
+  /** File name as sent, reduced to a safe base name (no directories, no control characters). */
+  name: string;
+  mediaType: string;
+  size: number;
+  /** Lower-case hex SHA-256 of the bytes. */
+  sha256: string;
+  /** Opens a fresh stream of the bytes; may be called more than once (e.g. once per attempt). */
+  open(): Promise<Readable>;
 }
 
 /** One delivery of one submission to one target. */
@@ -24,6 +42,8 @@ export interface DeliveryRequest {
   /** 1 for the first attempt. */
   attempt: number;
   payload: Payload;
+  /** The submission's attachments, in the order received; empty when it has none. */
+  attachments: readonly DeliveryAttachment[];
   /** Routing facts (ids, types, keys; never personal content). */
   facts: Readonly<Record<string, string | boolean | undefined>>;
   /** Logger bound to submissionId and target. Log ids, sizes, status codes; never payload content. */
