@@ -124,6 +124,20 @@ describe.each(MODES)('%s mode', (mode) => {
       expect(backOffice.failures - failuresBefore).toBe(1);
     });
 
+    test('a back office that does not answer times out, is retried, and receives the submission once it answers', async () => {
+      let hung = 0;
+      backOffice.setBehaviour((office) => (office === 'muenchen-lbk' && hung++ < 2 ? 'hang' : 201));
+      const { json } = await post(router.url, variant(valid(MUENCHEN)));
+      const status = await eventually(async () => {
+        const s = await getStatus(router.url, json.submissionId as string);
+        return ['delivered', 'failed'].includes(s.state) && s;
+      }, 20_000, 'delivery after two timeouts');
+      expect(status.deliveries[0]).toMatchObject({ state: 'delivered', attempts: 3 });
+      const outcomes = status.history.filter((h) => h.event === 'attempt').map((h) => `${h.outcome}:${h.reason ?? ''}`);
+      expect(outcomes).toEqual(['retry:http-timeout', 'retry:http-timeout', 'delivered:']);
+      expect(backOffice.received.filter((r) => r.submissionId === json.submissionId)).toHaveLength(1);
+    });
+
     test('retryable failures stop at maxAttempts and dead-letter with max-attempts-exceeded', async () => {
       backOffice.setBehaviour((office) => (office === 'muenchen-lbk' ? 500 : 201));
       const { json } = await post(router.url, variant(valid(MUENCHEN)));

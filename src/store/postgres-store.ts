@@ -277,13 +277,17 @@ export class PostgresStore implements Store {
   /** Takes one token of the target's bucket under its row lock, by the database's clock. */
   async takeRateToken(target: string, limit: RateLimit): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('rate_limits').values({ target, tokens: limit.burst, updated_at: now })
+      await trx.insertInto('rate_limits').values({ target, tokens: limit.burst, updated_at: sql<Date>`clock_timestamp()` })
         .onConflict((oc) => oc.column('target').doNothing()).execute();
-      const row = await trx.selectFrom('rate_limits')
-        .select(['tokens', sql<string>`extract(epoch from (now() - updated_at)) * 1000`.as('elapsed')])
+      const row = await trx.selectFrom('rate_limits').select(['tokens', 'updated_at'])
         .where('target', '=', target).forUpdate().executeTakeFirstOrThrow();
-      const taken = takeToken(Number(row.tokens), Number(row.elapsed), limit);
-      await trx.updateTable('rate_limits').set({ tokens: taken.tokens, updated_at: now }).where('target', '=', target).execute();
+      // The clock is read after the row lock is held: now() is the transaction's start, which under
+      // contention can lie before the previous holder's update and would let the bucket's clock run
+      // backwards (refilling twice).
+      const { at } = await sql<{ at: Date }>`select clock_timestamp() as at`.execute(trx).then((r) => r.rows[0]!);
+      const updatedAt = new Date(row.updated_at);
+      const taken = takeToken(Number(row.tokens), at.getTime() - updatedAt.getTime(), limit);
+      await trx.updateTable('rate_limits').set({ tokens: taken.tokens, updated_at: at > updatedAt ? at : updatedAt }).where('target', '=', target).execute();
       return taken.waitMs;
     });
   }
