@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
+import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
 import { PostgresStore } from './store/postgres-store';
@@ -99,13 +100,23 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     throw error;
   }
 
-  const pipeline = new Pipeline({ config, store, transport, adapters, log });
+  const metrics = new Metrics({
+    tenants: config.raw.routes.flatMap((route) => [route.match?.tenant ?? []].flat()),
+    collect: async () => {
+      const [queues, submissions] = await Promise.all([transport.depth(), store.countByState()]);
+      return { queues, submissions };
+    },
+  });
+  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics });
   await pipeline.start();
 
   const app = express();
   app.disable('x-powered-by');
   app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log }));
   app.use(statusApi(store));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.text());
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -9,9 +9,11 @@ import { checkMessage, type Facts } from './envelope/envelope';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
+import { InputError } from './errors';
+import type { Metrics } from './metrics';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, Store, SubmissionState } from './store/store';
+import type { AttemptOutcome, Claim, Store, SubmissionState, SubmissionStatus } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -31,7 +33,10 @@ export interface PipelineDependencies {
   /** A connected adapter per target name. */
   adapters: ReadonlyMap<string, Adapter>;
   log: Logger;
+  metrics: Metrics;
 }
+
+const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /** Parses the document at most once, and only if a stage needs it. */
 const lazyDocument = (raw: Buffer) => {
@@ -84,6 +89,19 @@ export class Pipeline {
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
   async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
+    const start = process.hrtime.bigint();
+    try {
+      const result = await this.accept(body, source, idempotencyKey);
+      this.deps.metrics.accepted(source, secondsSince(start));
+      return result;
+    } catch (error) {
+      const reason = error instanceof InputError ? error.code : error instanceof TransportUnavailableError ? 'transport-unavailable' : 'internal-error';
+      this.deps.metrics.refusedAtIntake(source, reason);
+      throw error;
+    }
+  }
+
+  private async accept(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
     const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
@@ -109,12 +127,14 @@ export class Pipeline {
       return { kind: 'ack' };
     }
     if (status.state === 'received') {
+      const start = process.hrtime.bigint();
       const raw = (await store.payload(submissionId))!;
       const document = lazyDocument(raw);
       const extracted = Object.keys(config.raw.facts).length ? config.extractFacts(document(), status.facts) : {};
       const facts: Facts = { ...status.facts, ...extracted };
       const decision = config.router.decide({ facts, document });
       if (await store.recordRouting(submissionId, facts, decision.routes, decision.targets)) {
+        this.deps.metrics.routedTo(facts, decision.routes, secondsSince(start));
         if (decision.targets.length) log.info({ event: 'routed', routes: decision.routes, targets: decision.targets.map((t) => t.target) }, 'submission routed');
         else log.warn({ event: 'parked', reason: 'no-route' }, 'no route matched; submission parked');
       }
@@ -139,16 +159,22 @@ export class Pipeline {
       return { kind: 'retry', delayMs: Math.max(0, claim.until.getTime() - Date.now()) + 1000 };
     }
     const attempt = claim.attempt;
+    const status = await store.get(submissionId);
+    if (!status) throw new Error(`submission ${submissionId} vanished from the store`);
     if (attempt > plan.retry.maxAttempts) {
       // Attempts were counted but never finished (the process died during them): do not try forever.
       const detail = `${attempt - 1} attempts started, none finished`;
-      await store.recordOutcome(submissionId, target, attempt, { kind: 'dead', reason: 'max-attempts-exceeded', detail });
+      const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
+      await store.recordOutcome(submissionId, target, attempt, dead);
+      this.countAttempt(status, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
       log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: attempt - 1 }, 'delivery dead-lettered');
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
-    const outcome = await this.attempt(plan, submissionId, attempt, log);
+    const start = process.hrtime.bigint();
+    const outcome = await this.attempt(plan, submissionId, status.facts, attempt, log);
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);
+    this.countAttempt(status, target, outcome, recorded, secondsSince(start));
     switch (recorded.kind) {
       case 'delivered':
         log.info({ event: 'delivered', attempt, reference: recorded.reference }, 'delivered');
@@ -184,13 +210,11 @@ export class Pipeline {
   }
 
   /** Maps and delivers once. Never throws: every failure becomes an outcome. */
-  private async attempt(plan: TargetPlan, submissionId: string, attempt: number, log: Logger): Promise<DeliveryOutcome> {
+  private async attempt(plan: TargetPlan, submissionId: string, facts: Facts, attempt: number, log: Logger): Promise<DeliveryOutcome> {
     const adapter = this.deps.adapters.get(plan.name)!;
     let payload: Payload;
-    let facts: Facts;
     try {
       const raw = (await this.deps.store.payload(submissionId))!;
-      facts = (await this.deps.store.get(submissionId))!.facts;
       const document = lazyDocument(raw);
       payload = plan.mapping.run({ raw, facts, get document() { return document(); } });
     } catch (error) {
@@ -203,6 +227,14 @@ export class Pipeline {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };
     }
+  }
+
+  private countAttempt(status: SubmissionStatus, target: string, outcome: DeliveryOutcome, recorded: AttemptOutcome, seconds: number): void {
+    const { metrics } = this.deps;
+    const route = status.deliveries.find((d) => d.target === target)?.route ?? '';
+    const kind = recorded.kind === 'delivered' ? 'delivered' : recorded.kind === 'retry' ? 'retried' : outcome.status === 'rejected' ? 'rejected' : 'dead';
+    metrics.attempted(status.facts, route, target, kind, recorded.kind === 'delivered' ? '' : recorded.reason, seconds);
+    if (recorded.kind === 'delivered') metrics.deliveredAfter(status.facts, target, (Date.now() - Date.parse(status.receivedAt)) / 1000);
   }
 
   /** Turns an adapter outcome into what is recorded: retryable becomes dead once the attempts are used up. */
