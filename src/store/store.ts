@@ -4,8 +4,10 @@ import type { Facts } from '../envelope/envelope';
 import type { RateLimit } from '../deliver/rate-limit';
 import type { RoutedTarget } from '../route/router';
 
-export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed';
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
+export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed' | 'discarded';
+export const SUBMISSION_STATES: readonly SubmissionState[] = ['received', 'routed', 'parked', 'delivered', 'failed', 'discarded'];
+/** `discarded`: an operator gave a dead delivery up (with a reason, audited); it is never attempted again. */
+export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'discarded';
 
 export interface NewSubmission {
   messageUuid: string;
@@ -35,7 +37,7 @@ export interface DeliveryRecord {
 
 export interface HistoryEvent {
   at: string;
-  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt';
+  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded';
   target?: string;
   attempt?: number;
   outcome?: 'delivered' | 'retry' | 'dead';
@@ -67,6 +69,56 @@ export type AttemptOutcome =
   | { kind: 'delivered'; reference?: string; detail?: string }
   | { kind: 'retry'; reason: string; detail: string; nextAttemptAt: Date }
   | { kind: 'dead'; reason: string; detail: string };
+
+/** Filters for the operator's list of submissions (all optional; combined with AND). */
+export interface SubmissionQuery {
+  states?: SubmissionState[];
+  /** Submissions with a delivery to this target (in `deliveryState`, if given). */
+  target?: string;
+  deliveryState?: DeliveryState;
+  route?: string;
+  /** AGS (recorded at routing from the `ags`/`ars` facts). */
+  tenant?: string;
+  receivedFrom?: Date;
+  receivedTo?: Date;
+  /** Newest first; at most this many (1–500). */
+  limit: number;
+  /** Paging: only submissions received before this one (its id, from the previous page's last item). */
+  after?: string;
+}
+
+/** One line of the operator's list: ids, keys and states only. */
+export interface SubmissionListItem {
+  id: string;
+  state: SubmissionState;
+  reason?: string;
+  tenant?: string;
+  messageType?: string;
+  source: string;
+  receivedAt: string;
+  updatedAt: string;
+  deliveries: DeliveryRecord[];
+}
+
+/** An operator's (or the system's) action, kept in the audit trail. Never payload content. */
+export interface AuditEntry {
+  /** Client or operator name; `system` for jobs. */
+  actor: string;
+  /** e.g. `replay`, `discard`, `reroute`, `view-content`, `submission-refused`. */
+  action: string;
+  submissionId?: string;
+  target?: string;
+  /** Reason given, or what was done (no personal content). */
+  detail?: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: string;
+  at: string;
+}
+
+/** Result of an operator action: done, or why the submission's state does not allow it. */
+export type OperatorResult = { ok: true } | { ok: false; problem: 'not-found' | 'wrong-state'; detail: string };
 
 export interface Store {
   /**
@@ -100,6 +152,22 @@ export interface Store {
   takeRateToken(target: string, limit: RateLimit): Promise<number>;
   /** Records an attempt's outcome, ends the lease and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /** The operator's list, newest first. */
+  list(query: SubmissionQuery): Promise<SubmissionListItem[]>;
+  /**
+   * Gives a dead delivery a fresh attempt budget (attempts from 0), to the same target or, with `toTarget`,
+   * to another one (the dead delivery is then `discarded`, a new one is created). The caller then queues
+   * the pending delivery. Audited in the same transaction.
+   */
+  replay(id: string, target: string, options: { toTarget?: RoutedTarget; audit: AuditEntry }): Promise<OperatorResult>;
+  /** Puts a parked (or fully failed) submission back to `received`, so that it is routed again with the current configuration. */
+  reroute(id: string, audit: AuditEntry): Promise<OperatorResult>;
+  /** Gives up a dead delivery (`target`) or a parked submission (no target) for good, with a reason. */
+  discard(id: string, target: string | undefined, audit: AuditEntry): Promise<OperatorResult>;
+  /** Appends to the audit trail. */
+  recordAudit(entry: AuditEntry): Promise<void>;
+  /** The audit trail, newest first; of one submission if given. */
+  audit(query: { submissionId?: string; limit: number }): Promise<AuditRecord[]>;
   /** Whether the store answers (feeds /readyz). */
   check(): Promise<{ ok: boolean; detail: string }>;
   /** Number of submissions per state (all states present, zero included). */
