@@ -19,8 +19,17 @@ export const REASONS = {
   'xoev-header-incomplete': { status: 400, title: 'XÖV message header incomplete' },
   'xoev-header-invalid': { status: 400, title: 'XÖV message header invalid' },
   'xoev-attribute-missing': { status: 400, title: 'XÖV root attribute missing' },
+  // Who may call
+  unauthenticated: { status: 401, title: 'No known API token or client certificate' },
+  forbidden: { status: 403, title: 'The client lacks the role for this' },
+  'tenant-not-allowed': { status: 403, title: 'The client may not submit for this tenant (AGS/ARS)' },
+  'service-not-allowed': { status: 403, title: 'The client may not submit for this service (Leistungsschlüssel)' },
   // Status API
   'submission-not-found': { status: 404, title: 'Submission not found' },
+  // Operator actions (admin API)
+  'wrong-state': { status: 409, title: "The submission's state does not allow this action" },
+  'unknown-target': { status: 400, title: 'No such target in the configuration' },
+  'invalid-request': { status: 400, title: 'The request is missing a field or has an invalid one' },
   // Routing
   'no-route': { status: 0, title: 'No route matched; submission parked' },
   // Mapping (delivery-time, permanent)

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
+import { adminApi } from './admin/admin-api';
+import { Authenticator } from './auth/auth';
 import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
@@ -112,8 +114,11 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log }));
-  app.use(statusApi(store));
+  const auth = new Authenticator(config.raw.auth);
+  if (auth.open) log.warn({ event: 'auth-open' }, 'no auth.clients configured: anyone who reaches the port may submit; the admin API is closed');
+  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log, auth }));
+  app.use(statusApi(store, auth));
+  app.use(adminApi(pipeline, store, auth, config));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.text());
   });

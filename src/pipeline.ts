@@ -11,9 +11,10 @@ import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
 import { InputError } from './errors';
 import type { Metrics } from './metrics';
+import { authorizeSubmission, type Client } from './auth/auth';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, Store, SubmissionState, SubmissionStatus } from './store/store';
+import type { AttemptOutcome, Claim, OperatorResult, Store, SubmissionState, SubmissionStatus } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -24,6 +25,13 @@ export interface ReceiveResult {
   status: SubmissionState;
   /** True when a submission with the same nachrichtenUUID was already accepted. */
   duplicate: boolean;
+}
+
+export interface ReceiveOptions {
+  /** The sender's own id for a document without XÖV header (see `envelope.requireXoevHeader`). */
+  idempotencyKey?: string;
+  /** The authenticated caller; its tenants and services are enforced. */
+  client?: Client;
 }
 
 export interface PipelineDependencies {
@@ -88,10 +96,10 @@ export class Pipeline {
    * Intake: checks the message (throws InputError, nothing stored) and stores it durably. Resolves only
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
-  async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
+  async receive(body: Buffer, source: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
     const start = process.hrtime.bigint();
     try {
-      const result = await this.accept(body, source, idempotencyKey);
+      const result = await this.accept(body, source, options);
       this.deps.metrics.accepted(source, secondsSince(start));
       return result;
     } catch (error) {
@@ -101,8 +109,9 @@ export class Pipeline {
     }
   }
 
-  private async accept(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
+  private async accept(body: Buffer, source: string, { idempotencyKey, client }: ReceiveOptions): Promise<ReceiveResult> {
     const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+    if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();
@@ -114,6 +123,41 @@ export class Pipeline {
     }
     log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
     return { submissionId: submission.id, status: submission.state, duplicate: !created };
+  }
+
+  /**
+   * Operator action: a dead delivery gets a fresh attempt budget, at the same or another target (after a
+   * fix of configuration, mapping or back office), and is queued again. Audited by the store.
+   */
+  async replay(id: string, target: string, options: { toTarget?: string; actor: string; note?: string }): Promise<OperatorResult> {
+    const to = options.toTarget && options.toTarget !== target ? { target: options.toTarget, route: 'replay' } : undefined;
+    const result = await this.deps.store.replay(id, target, {
+      toTarget: to,
+      audit: { actor: options.actor, action: 'replay', submissionId: id, target: to ? `${target} → ${to.target}` : target, detail: options.note },
+    });
+    if (result.ok) await this.deps.transport.publish(deliveryQueue(to?.target ?? target), { key: id, body: { submissionId: id } });
+    this.deps.log.info({ event: 'replayed', submissionId: id, target, toTarget: to?.target, actor: options.actor, ok: result.ok }, 'operator replay');
+    return result;
+  }
+
+  /** Operator action: a parked submission is routed again with the current configuration. */
+  async reroute(id: string, options: { actor: string; note?: string }): Promise<OperatorResult> {
+    const result = await this.deps.store.reroute(id, { actor: options.actor, action: 'reroute', submissionId: id, detail: options.note });
+    if (result.ok) await this.deps.transport.publish(ROUTE_QUEUE, { key: id, body: { submissionId: id } });
+    this.deps.log.info({ event: 'rerouted', submissionId: id, actor: options.actor, ok: result.ok }, 'operator re-route');
+    return result;
+  }
+
+  /** Refuses (403, audited without content) a submission for a tenant or service the client may not serve. */
+  private async authorize(client: Client, text: string, xoevFacts: Facts): Promise<void> {
+    const { config, store } = this.deps;
+    const facts = Object.keys(config.raw.facts).length ? { ...xoevFacts, ...config.extractFacts(parseDom(text), xoevFacts) } : xoevFacts;
+    try {
+      authorizeSubmission(client, facts);
+    } catch (error) {
+      if (error instanceof InputError) await store.recordAudit({ actor: client.name, action: 'submission-refused', detail: `${error.code}: ${error.detail}` });
+      throw error;
+    }
   }
 
   /** Routing stage: configured facts, ordered routes; records the deliveries (or parks) and enqueues them. */

@@ -2,9 +2,9 @@
 // queue depth and states are read at scrape time, and no id or personal content ever becomes a label.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBackOffice, type BackOffice } from '../src/demo/back-office';
+import type { BackOffice } from '../src/demo/back-office';
 import type { RunningRouter } from '../src/main';
-import { captureLog, cityConfig, eventually, FIXTURES, getStatus, MODES, post, startTestRouter, tempDir, variant } from './support/harness';
+import { eventually, FIXTURES, getStatus, MODES, post, startCityRouter, variant } from './support/harness';
 import { stopServices } from './support/services';
 
 const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muenchen.xml'), 'utf8');
@@ -24,17 +24,12 @@ describe.each(MODES)('%s mode', (mode) => {
   let backOffice: BackOffice;
   let router: RunningRouter;
   let logText: () => string;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    backOffice = await startBackOffice();
-    const captured = captureLog();
-    logText = captured.text;
-    router = await startTestRouter(cityConfig(tempDir(), backOffice.url), captured.log, mode);
+    ({ router, backOffice, logText, close } = await startCityRouter(mode));
   });
-  afterAll(async () => {
-    await router?.close();
-    await backOffice?.close();
-  });
+  afterAll(() => close?.());
 
   const scrape = async () => {
     const response = await fetch(`${router.url}/metrics`);

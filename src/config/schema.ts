@@ -1,5 +1,6 @@
 // The configuration schema: the single source of validation, defaults and documentation of a deployment's YAML.
 import { z } from 'zod';
+import { secretRefSchema } from './secret';
 import { duration, oneOrMany, size } from './units';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_"');
@@ -72,6 +73,25 @@ export const targetSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
+const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 as 64 hex digits').transform((v) => v.toLowerCase());
+
+/** A caller of the router: a form service (role `submit`), an operator (`admin`). */
+export const clientSchema = z.strictObject({
+  /** SHA-256 (hex) of the client's API token (`antragsrouter token new` makes one); several allow rotation. */
+  tokenSha256: oneOrMany(sha256Hex).optional(),
+  /** SHA-256 fingerprints of client certificates that authenticate this client (mutual TLS, `server.tls`). */
+  certificateSha256: oneOrMany(sha256Hex).optional(),
+  roles: z.array(z.enum(['submit', 'admin'])).min(1).default(['submit']),
+  /** AGS/ARS the client may submit for; `*` for any. Required with role `submit`. */
+  tenants: oneOrMany(z.string().regex(/^(\*|\d{8}|\d{12})$/, 'an AGS (8 digits), an ARS (12 digits) or *')).optional(),
+  /** Leistungsschlüssel the client may submit for (the `leistung` fact); any if not given. */
+  services: oneOrMany(z.string().min(1)).optional(),
+}).check((ctx) => {
+  const client = ctx.value;
+  if (!client.tokenSha256 && !client.certificateSha256) ctx.issues.push({ code: 'custom', input: client, message: 'give tokenSha256 or certificateSha256 (or both)' });
+  if (client.roles.includes('submit') && !client.tenants) ctx.issues.push({ code: 'custom', input: client, path: ['tenants'], message: 'a client with role submit needs tenants (AGS/ARS, or * for any)' });
+});
+
 export const configSchema = z.strictObject({
   /** Name of this deployment, shown in logs. */
   instance: z.string().min(1).default('antragsrouter'),
@@ -80,7 +100,21 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** Largest accepted request body. */
     maxBodySize: size.default(10 * 1024 * 1024),
+    /** HTTPS instead of HTTP; with `clientCa`, callers may authenticate with a client certificate (mutual TLS). */
+    tls: z.strictObject({
+      cert: secretRefSchema,
+      key: secretRefSchema,
+      /** CA bundle that client certificates must chain to; enables asking for a client certificate. */
+      clientCa: secretRefSchema.optional(),
+    }).optional(),
   }).prefault({}),
+  /**
+   * Who may call the router. Without it the intake is open to anyone who can reach the port (for a first
+   * try on one machine; the router warns at start-up). With it every request needs a known client.
+   */
+  auth: z.strictObject({
+    clients: z.record(name, clientSchema),
+  }).optional(),
   xml: z.strictObject({
     maxDepth: z.number().int().min(4).max(1000).default(64),
     maxElements: z.number().int().min(10).default(250_000),

@@ -1,13 +1,14 @@
 // Status API: GET /api/v1/submissions/{id} — state, routing facts, deliveries and history; no content.
 import express, { type Router } from 'express';
+import type { Authenticator } from '../auth/auth';
 import type { Store } from '../store/store';
 import { problemFor, sendProblem } from '../intake/problem';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function statusApi(store: Store): Router {
+export function statusApi(store: Store, auth: Authenticator): Router {
   const router = express.Router();
-  router.get('/api/v1/submissions/:id', async (req, res) => {
+  router.get('/api/v1/submissions/:id', auth.require('submit', 'admin'), async (req, res) => {
     const id = String(req.params.id);
     const status = ID.test(id) ? await store.get(id.toLowerCase()) : undefined;
     if (!status) {
