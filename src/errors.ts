@@ -19,6 +19,10 @@ export const REASONS = {
   'xoev-header-incomplete': { status: 400, title: 'XÖV message header incomplete' },
   'xoev-header-invalid': { status: 400, title: 'XÖV message header invalid' },
   'xoev-attribute-missing': { status: 400, title: 'XÖV root attribute missing' },
+  // Intake: schema validation (validation.schemas)
+  'schema-invalid': { status: 400, title: 'Message is not valid against its XSD' },
+  'schema-not-configured': { status: 400, title: 'No schema is configured for the message\'s standard and version' },
+  'validation-unavailable': { status: 503, title: 'Schema validation unavailable; try again later' },
   // Status API
   'submission-not-found': { status: 404, title: 'Submission not found' },
   // Routing
@@ -51,6 +55,8 @@ export class InputError extends Error {
   constructor(
     readonly code: ReasonCode,
     readonly detail: string,
+    /** Further problem members (RFC 7807 extensions), e.g. the list of schema violations. */
+    readonly extensions?: Readonly<Record<string, unknown>>,
   ) {
     super(`${code}: ${detail}`);
     this.name = 'InputError';

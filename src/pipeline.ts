@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { Document } from '@xmldom/xmldom';
 import type { LoadedConfig, TargetPlan } from './config/load';
-import { checkMessage, type Facts } from './envelope/envelope';
+import { checkAndValidate, type Facts } from './envelope/envelope';
+import type { SchemaValidator } from './envelope/schema-validation';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
@@ -31,6 +32,8 @@ export interface PipelineDependencies {
   /** A connected adapter per target name. */
   adapters: ReadonlyMap<string, Adapter>;
   log: Logger;
+  /** XSD validation at intake, when `validation.schemas` is configured. */
+  validator?: SchemaValidator;
 }
 
 /** Parses the document at most once, and only if a stage needs it. */
@@ -84,7 +87,7 @@ export class Pipeline {
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
   async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
-    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+    const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();

@@ -13,6 +13,8 @@ export interface Problem {
   /** The stable reason code (see the README's table). */
   code: ReasonCode;
   instance?: string;
+  /** Extension members of some problems, e.g. `violations` of `schema-invalid`. */
+  [extension: string]: unknown;
 }
 
 export function problemFor(code: ReasonCode, detail: string, instance?: string, status?: number): Problem {
@@ -24,5 +26,6 @@ export function sendProblem(res: Response, problem: Problem, headers: Record<str
 }
 
 export function sendInputError(res: Response, error: InputError, instance?: string): void {
-  sendProblem(res, problemFor(error.code, error.detail, instance, error.status));
+  // Extensions come first so that they can never replace a standard member.
+  sendProblem(res, { ...error.extensions, ...problemFor(error.code, error.detail, instance, error.status) });
 }
