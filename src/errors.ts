@@ -35,6 +35,8 @@ export const REASONS = {
   'http-timeout': { status: 0, title: 'Back office did not answer in time' },
   'network-error': { status: 0, title: 'Back office unreachable' },
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
+  'xdomea-package-failed': { status: 0, title: 'The xdomea package could not be built (an attachment could not be read or did not match its size and hash)' },
+  'xdomea-package-too-large': { status: 0, title: 'The xdomea package exceeds the configured maxPackageSize' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
   // Service
