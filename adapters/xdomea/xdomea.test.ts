@@ -10,9 +10,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import pino from 'pino';
-import { fromBuffer, type Entry, type ZipFile } from 'yauzl';
 import type { Adapter, DeliveryAttachment, DeliveryRequest } from '../../src/deliver/adapter';
 import { SchemaValidator } from '../../src/envelope/schema-validation';
+import { unzip } from '../../test/support/zip';
 import xdomeaAdapter from './index';
 
 const log = pino({ level: 'silent' });
@@ -61,29 +61,6 @@ async function adapterFor(config: Record<string, unknown> = configFor()): Promis
   const adapter = xdomeaAdapter.create(xdomeaAdapter.configSchema.parse(config), { target: 'muenchen-dms', log });
   await adapter.connect();
   return adapter;
-}
-
-/** Every entry of a ZIP: name → bytes, in order. */
-async function unzip(zip: Buffer): Promise<Map<string, Buffer>> {
-  const file: ZipFile = await new Promise((resolve, reject) => fromBuffer(zip, { lazyEntries: true }, (error, z) => (error ? reject(error) : resolve(z))));
-  const entries = new Map<string, Buffer>();
-  await new Promise<void>((resolve, reject) => {
-    file.on('entry', (entry: Entry) => {
-      file.openReadStream(entry, (error, stream) => {
-        if (error) return reject(error);
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          entries.set(entry.fileName, Buffer.concat(chunks));
-          file.readEntry();
-        });
-      });
-    });
-    file.on('end', resolve);
-    file.on('error', reject);
-    file.readEntry();
-  });
-  return entries;
 }
 
 const PACKAGE = `${SUBMISSION}_Geschaeftsgang.Geschaeftsgang.0201.zip`;
