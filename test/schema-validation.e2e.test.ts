@@ -1,4 +1,4 @@
-// Schema validation through the HTTP intake (embedded mode): with `validation.schemas` configured for
+// Schema validation through the HTTP intake, in both modes (embedded; PostgreSQL + RabbitMQ): with `validation.schemas` configured for
 // XBau 2.6 (every message group, as one set), valid messages are accepted and delivered, a schema-invalid
 // one gets a 400 problem listing the violation with line and element path, and nothing is stored.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -7,13 +7,16 @@ import { compileConfig } from '../src/config/load';
 import { ConfigError } from '../src/errors';
 import { startBackOffice, type BackOffice } from '../src/demo/back-office';
 import type { RunningRouter } from '../src/main';
-import { captureLog, cityConfig, eventually, FIXTURES, getStatus, post, REPO, startTestRouter, tempDir, variant } from './support/harness';
+import { captureLog, cityConfig, eventually, FIXTURES, getStatus, MODES, post, REPO, startTestRouter, tempDir, variant } from './support/harness';
+import { stopServices } from './support/services';
 
 const XBAU = path.join(REPO, 'schemas/xbau/2.6');
 const ALL_XBAU_MESSAGE_GROUPS = readdirSync(XBAU).filter((f) => /^xbau-(nachrichten-|bauordnungsrechtliche)/.test(f)).map((f) => path.join(XBAU, f));
 const validation = { schemas: [{ standard: 'XBau-*', version: '2.6', namespace: 'http://www.xleitstelle.de/xbau/2/6', xsd: ALL_XBAU_MESSAGE_GROUPS }], maxViolations: 3 };
 
-describe('schema validation at the HTTP intake', () => {
+afterAll(() => stopServices());
+
+describe.each(MODES)('schema validation at the HTTP intake, %s mode', (mode) => {
   let backOffice: BackOffice;
   let router: RunningRouter;
   let logText: () => string;
@@ -22,7 +25,7 @@ describe('schema validation at the HTTP intake', () => {
     backOffice = await startBackOffice();
     const captured = captureLog();
     logText = captured.text;
-    router = await startTestRouter(cityConfig(tempDir(), backOffice.url, { validation }), captured.log);
+    router = await startTestRouter(cityConfig(tempDir(), backOffice.url, { validation }), captured.log, mode);
   });
 
   afterAll(async () => {
@@ -76,10 +79,10 @@ describe('schema validation at the HTTP intake', () => {
     expect(body).not.toContain('Testperson');
     expect(body).not.toContain('Beispielstrasse');
   });
+});
 
-  test('a schema file that is missing is a configuration error naming its path', () => {
-    const broken = cityConfig(tempDir(), backOffice.url, { validation: { schemas: [{ standard: 'XBau-*', version: '2.6', xsd: [ALL_XBAU_MESSAGE_GROUPS[0], '/nirgends/xbau.xsd'] }] } });
-    expect(() => compileConfig(broken, 'test')).toThrow(ConfigError);
-    expect(() => compileConfig(broken, 'test')).toThrow('validation.schemas[0].xsd[1]: cannot read /nirgends/xbau.xsd (ENOENT)');
-  });
+test('a schema file that is missing is a configuration error naming its path', () => {
+  const broken = cityConfig(tempDir(), 'http://127.0.0.1:9', { validation: { schemas: [{ standard: 'XBau-*', version: '2.6', xsd: [ALL_XBAU_MESSAGE_GROUPS[0], '/nirgends/xbau.xsd'] }] } });
+  expect(() => compileConfig(broken, 'test')).toThrow(ConfigError);
+  expect(() => compileConfig(broken, 'test')).toThrow('validation.schemas[0].xsd[1]: cannot read /nirgends/xbau.xsd (ENOENT)');
 });
