@@ -134,6 +134,8 @@ export class SchemaValidator {
     return this.ensureWorker().then(() => new Promise<WorkerAnswer>((resolve, reject) => {
       const seq = ++this.seq;
       this.pending.set(seq, { resolve, reject });
+      // The idle worker does not keep the process alive; one with work does.
+      this.worker!.ref();
       this.worker!.postMessage({ ...request, seq });
     }));
   }
@@ -156,7 +158,6 @@ export class SchemaValidator {
     const worker = extension === '.ts'
       ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(file)});`, { eval: true })
       : new Worker(file);
-    worker.unref();
     const ready = new Promise<void>((resolve, reject) => {
       worker.once('message', (answer: WorkerAnswer) => (answer.kind === 'ready' ? resolve() : reject(new Error(answer.kind === 'start-failed' ? answer.detail : answer.kind))));
       worker.once('error', reject);
@@ -166,6 +167,7 @@ export class SchemaValidator {
     worker.on('message', (answer: WorkerAnswer) => {
       const waiting = this.pending.get(answer.seq);
       this.pending.delete(answer.seq);
+      if (!this.pending.size) worker.unref();
       waiting?.resolve(answer);
     });
     worker.on('error', (error) => this.log.error({ err: error }, 'schema validation worker failed'));

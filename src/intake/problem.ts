@@ -26,6 +26,8 @@ export function sendProblem(res: Response, problem: Problem, headers: Record<str
 }
 
 export function sendInputError(res: Response, error: InputError, instance?: string): void {
-  // Extensions come first so that they can never replace a standard member.
-  sendProblem(res, { ...error.extensions, ...problemFor(error.code, error.detail, instance, error.status) });
+  const problem = problemFor(error.code, error.detail, instance, error.status);
+  // Extension members follow the standard ones and can never replace them.
+  const extensions = Object.entries(error.extensions ?? {}).filter(([key]) => !(key in problem));
+  sendProblem(res, { ...problem, ...Object.fromEntries(extensions) });
 }
