@@ -1,4 +1,4 @@
-// xdomea end to end (embedded mode): a message posted to the HTTP intake is routed to an `xdomea` target
+// xdomea end to end, in both modes (embedded; PostgreSQL + RabbitMQ): a message posted to the HTTP intake is routed to an `xdomea` target
 // whose package goes out through the `file` adapter, and through an adapter loaded from the adapters
 // directory (the delegation is generic: any transport adapter by name). The package's message validates
 // against the xdomea 3.0.0 XSD and carries the posted message byte for byte.
@@ -8,7 +8,8 @@ import pino from 'pino';
 import { SchemaValidator } from '../src/envelope/schema-validation';
 import { startBackOffice, type BackOffice } from '../src/demo/back-office';
 import type { RunningRouter } from '../src/main';
-import { cityConfig, eventually, FIXTURES, getStatus, post, REPO, startTestRouter, tempDir, variant } from './support/harness';
+import { cityConfig, eventually, FIXTURES, getStatus, MODES, post, REPO, startTestRouter, tempDir, variant } from './support/harness';
+import { stopServices } from './support/services';
 import { unzip } from './support/zip';
 
 const XSD = path.join(REPO, 'schemas/xdomea/3.0.0/xdomea-Nachrichten-GeschaeftsgangDurchfuehren.xsd');
@@ -39,7 +40,9 @@ module.exports.default = {
 `);
 }
 
-describe('xdomea target through the router', () => {
+afterAll(() => stopServices());
+
+describe.each(MODES)('xdomea target through the router, %s mode', (mode) => {
   let backOffice: BackOffice;
   let router: RunningRouter;
   let validator: SchemaValidator;
@@ -64,7 +67,7 @@ describe('xdomea target through the router', () => {
       },
       routes: [{ name: 'augsburg', match: { tenant: '09761000' }, deliver: ['augsburg-dms', 'augsburg-archiv'] }],
     };
-    router = await startTestRouter(config);
+    router = await startTestRouter(config, undefined, mode);
     validator = await SchemaValidator.start({ schemas: [{ standard: 'xdomea', version: '3.0.0', xsd: [XSD] }], onMissingSchema: 'reject', maxViolations: 20 }, pino({ level: 'silent' }));
   });
 
