@@ -9,6 +9,7 @@ import { createLogger } from './log';
 import { startRouter } from './main';
 import { runMappingTests } from './map/mapping-test';
 import { startBackOffice } from './demo/back-office';
+import { SchemaValidator } from './envelope/schema-validation';
 
 const program = new Command()
   .name('antragsrouter')
@@ -56,9 +57,18 @@ program
   .command('check')
   .description('validate a configuration (schema, references, adapters, mappings, XPath) without starting')
   .requiredOption('-c, --config <file>', 'deployment configuration (YAML)')
-  .action((options: { config: string }) => {
+  .action(async (options: { config: string }) => {
     const config = loadConfigOrExit(options.config);
-    console.log(`${options.config}: OK — ${config.raw.routes.length} routes, ${config.targets.size} targets`);
+    // Schemas compile as at start-up, so that a broken XSD is found here too.
+    if (config.raw.validation.schemas.length) {
+      try {
+        await (await SchemaValidator.start(config.raw.validation, createLogger({ level: 'silent' }))).close();
+      } catch (error) {
+        console.error(`invalid configuration:\n  ${(error as Error).message}`);
+        process.exit(2);
+      }
+    }
+    console.log(`${options.config}: OK — ${config.raw.routes.length} routes, ${config.targets.size} targets, ${config.raw.validation.schemas.length} schema sets`);
   });
 
 const mapping = program.command('mapping').description('work with mappings');

@@ -19,6 +19,10 @@ export const REASONS = {
   'xoev-header-incomplete': { status: 400, title: 'XÖV message header incomplete' },
   'xoev-header-invalid': { status: 400, title: 'XÖV message header invalid' },
   'xoev-attribute-missing': { status: 400, title: 'XÖV root attribute missing' },
+  // Intake: schema validation (validation.schemas)
+  'schema-invalid': { status: 400, title: 'Message is not valid against its XSD' },
+  'schema-not-configured': { status: 400, title: 'No schema is configured for the message\'s standard and version' },
+  'validation-unavailable': { status: 503, title: 'Schema validation unavailable; try again later' },
   // Who may call
   unauthenticated: { status: 401, title: 'No known API token or client certificate' },
   forbidden: { status: 403, title: 'The client lacks the role for this' },
@@ -40,6 +44,8 @@ export const REASONS = {
   'http-timeout': { status: 0, title: 'Back office did not answer in time' },
   'network-error': { status: 0, title: 'Back office unreachable' },
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
+  'xdomea-package-failed': { status: 0, title: 'The xdomea package could not be built (an attachment could not be read or did not match its size and hash)' },
+  'xdomea-package-too-large': { status: 0, title: 'The xdomea package exceeds the configured maxPackageSize' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
   // Service
@@ -60,6 +66,8 @@ export class InputError extends Error {
   constructor(
     readonly code: ReasonCode,
     readonly detail: string,
+    /** Further problem members (RFC 7807 extensions), e.g. the list of schema violations. */
+    readonly extensions?: Readonly<Record<string, unknown>>,
   ) {
     super(`${code}: ${detail}`);
     this.name = 'InputError';

@@ -6,6 +6,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
+import { SchemaValidator } from './envelope/schema-validation';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
 import { adminApi } from './admin/admin-api';
 import { Authenticator } from './auth/auth';
@@ -90,13 +91,17 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   const { store, transport } = backbone;
 
   const adapters = new Map<string, Adapter>();
+  let validator: SchemaValidator | undefined;
   try {
+    // Schemas are compiled once, here; a schema that does not compile fails the start naming it.
+    if (config.raw.validation.schemas.length) validator = await SchemaValidator.start(config.raw.validation, log);
     for (const plan of config.targets.values()) {
       const adapter = plan.adapter.create(plan.adapterConfig, { target: plan.name, log: log.child({ target: plan.name }) });
       await adapter.connect();
       adapters.set(plan.name, adapter);
     }
   } catch (error) {
+    await validator?.close();
     await transport.stop(0);
     await backbone.close();
     throw error;
@@ -109,7 +114,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
       return { queues, submissions };
     },
   });
-  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics });
+  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics, validator });
   await pipeline.start();
 
   const app = express();
@@ -158,6 +163,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         pipeline.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
+        await validator?.close();
         await backbone.close();
         log.info({ event: 'stopped' }, 'antragsrouter stopped');
       })();

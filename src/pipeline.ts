@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { Document } from '@xmldom/xmldom';
 import type { LoadedConfig, TargetPlan } from './config/load';
-import { checkMessage, type Facts } from './envelope/envelope';
+import { checkAndValidate, type Facts } from './envelope/envelope';
+import type { SchemaValidator } from './envelope/schema-validation';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
@@ -42,6 +43,8 @@ export interface PipelineDependencies {
   adapters: ReadonlyMap<string, Adapter>;
   log: Logger;
   metrics: Metrics;
+  /** XSD validation at intake, when `validation.schemas` is configured. */
+  validator?: SchemaValidator;
 }
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
@@ -110,7 +113,7 @@ export class Pipeline {
   }
 
   private async accept(body: Buffer, source: string, { idempotencyKey, client }: ReceiveOptions): Promise<ReceiveResult> {
-    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+    const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
     if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)

@@ -1,6 +1,6 @@
 // Loads a deployment's YAML configuration, validates all of it (schema, references, adapter configs,
 // mappings, XPath) and returns it compiled and frozen. `antragsrouter check` runs exactly this.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors';
@@ -124,6 +124,14 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
     }
   });
   for (const [name, expressions] of Object.entries(raw.facts)) expressions.forEach((e, i) => attempt(`facts.${name}[${i}]`, () => compileXPath(e, raw.namespaces)));
+  // Schema files must be readable now; they are compiled when the router starts (src/envelope/schema-validation.ts).
+  raw.validation.schemas.forEach((set, index) => set.xsd.forEach((file, i) => {
+    try {
+      accessSync(path.resolve(file), constants.R_OK);
+    } catch (error) {
+      problems.push(`validation.schemas[${index}].xsd[${i}]: cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+    }
+  }));
   if (problems.length) throw new ConfigError(problems);
 
   return Object.freeze({

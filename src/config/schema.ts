@@ -126,6 +126,23 @@ export const configSchema = z.strictObject({
      */
     requireXoevHeader: z.boolean().default(true),
   }).prefault({}),
+  /** XSD validation of incoming messages per standard and version (see src/envelope/schema-validation.ts). */
+  validation: z.strictObject({
+    schemas: z.array(z.strictObject({
+      /** Root `standard` attribute, e.g. `XBau-Hochbau`; `*` matches any characters. */
+      standard: z.string().min(1),
+      /** Root `version` attribute, e.g. `2.6`; `*` matches any characters. */
+      version: z.string().min(1),
+      /** Root element namespace, if it must match as well. */
+      namespace: z.string().min(1).optional(),
+      /** XSD file(s), relative to the working directory; several files must share one target namespace. */
+      xsd: oneOrMany(z.string().min(1)),
+    })).default([]),
+    /** A message for which no schema is configured: `accept` it unvalidated, or `reject` it (`schema-not-configured`). */
+    onMissingSchema: z.enum(['accept', 'reject']).default('accept'),
+    /** Violations listed in a refusal at most. */
+    maxViolations: z.number().int().min(1).max(1000).default(20),
+  }).prefault({}),
   store: z.strictObject({
     /** SQLite database file of the embedded store and queue (single node). */
     path: z.string().default('var/antragsrouter.db'),

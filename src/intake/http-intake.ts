@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/auth';
 import { InputError } from '../errors';
 import { TransportUnavailableError } from '../transport/transport';
+import { ValidationUnavailableError } from '../envelope/schema-validation';
 import type { Pipeline } from '../pipeline';
 import { problemFor, sendInputError, sendProblem } from './problem';
 
@@ -32,6 +33,11 @@ export function submissionIntake(pipeline: Pipeline, options: { maxBodySize: num
         if (error instanceof InputError) {
           options.log.info({ event: 'refused', reason: error.code, bytes: body.length, client: req.client?.name }, 'submission refused');
           sendInputError(res, error, req.originalUrl);
+          return;
+        }
+        if (error instanceof ValidationUnavailableError) {
+          options.log.error({ event: 'unavailable', reason: 'validation-unavailable', bytes: body.length }, 'schema validation unavailable; answered 503');
+          sendProblem(res, problemFor('validation-unavailable', 'the message could not be validated right now; send it again later', req.originalUrl), { 'Retry-After': '10' });
           return;
         }
         if (error instanceof TransportUnavailableError) {
