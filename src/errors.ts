@@ -32,6 +32,18 @@ export const REASONS = {
   'network-error': { status: 0, title: 'Back office unreachable' },
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
+  // Delivery: email, sftp and amqp adapters
+  'attachment-too-large': { status: 0, title: 'An attachment exceeds what the adapter is configured to carry' },
+  'smtp-temporary': { status: 0, title: 'SMTP server answered with a temporary (4xx) failure' },
+  'smtp-rejected': { status: 0, title: 'SMTP server refused the message permanently (5xx)' },
+  'smtp-auth-failed': { status: 0, title: 'SMTP login refused (check the configured credentials)' },
+  'sftp-host-key-mismatch': { status: 0, title: 'SFTP server host key does not match the pinned fingerprint' },
+  'sftp-auth-failed': { status: 0, title: 'SFTP login refused (check the configured user and key or password)' },
+  'sftp-upload-failed': { status: 0, title: 'Uploading or renaming on the SFTP server failed' },
+  'sftp-name-conflict': { status: 0, title: 'The SFTP target name is taken by a different delivery' },
+  'amqp-unroutable': { status: 0, title: 'Back-office broker returned the message: no queue bound for it' },
+  'amqp-nack': { status: 0, title: 'Back-office broker refused to take the message (nack)' },
+  'amqp-exchange-missing': { status: 0, title: 'The configured exchange does not exist on the back-office broker' },
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
   // Service
   'store-unavailable': { status: 503, title: 'Store unavailable; try again later' },

@@ -4,8 +4,13 @@ import path from 'node:path';
 import type { AdapterDefinition } from './adapter';
 import httpAdapter from '../../adapters/http';
 import fileAdapter from '../../adapters/file';
+import amqpAdapter from '../../adapters/amqp';
 
-export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [httpAdapter as AdapterDefinition<never>, fileAdapter as AdapterDefinition<never>];
+export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [
+  httpAdapter as AdapterDefinition<never>,
+  fileAdapter as AdapterDefinition<never>,
+  amqpAdapter as AdapterDefinition<never>,
+];
 
 export type AdapterRegistry = ReadonlyMap<string, AdapterDefinition<unknown>>;
 
