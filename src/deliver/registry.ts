@@ -5,11 +5,13 @@ import type { AdapterDefinition } from './adapter';
 import httpAdapter from '../../adapters/http';
 import fileAdapter from '../../adapters/file';
 import amqpAdapter from '../../adapters/amqp';
+import sftpAdapter from '../../adapters/sftp';
 
 export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [
   httpAdapter as AdapterDefinition<never>,
   fileAdapter as AdapterDefinition<never>,
   amqpAdapter as AdapterDefinition<never>,
+  sftpAdapter as AdapterDefinition<never>,
 ];
 
 export type AdapterRegistry = ReadonlyMap<string, AdapterDefinition<unknown>>;
