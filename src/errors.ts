@@ -33,6 +33,7 @@ export const REASONS = {
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   // Delivery: email, sftp and amqp adapters
+  'attachment-read-failed': { status: 0, title: 'Reading an attachment\'s bytes failed during the delivery' },
   'attachment-too-large': { status: 0, title: 'An attachment exceeds what the adapter is configured to carry' },
   'smtp-temporary': { status: 0, title: 'SMTP server answered with a temporary (4xx) failure' },
   'smtp-rejected': { status: 0, title: 'SMTP server refused the message permanently (5xx)' },

@@ -3,7 +3,7 @@
 import type { Adapter } from '../../src/deliver/adapter';
 import { SecretMissingError } from '../../src/config/secret';
 import { amqpUrl, closeBrokerConnections, stopServices } from '../../test/support/services';
-import { attachmentOf, binary, closedPort, deliveryRequest, sha256, silentLog } from '../../test/support/delivery';
+import { attachmentOf, binary, brokenAttachment, closedPort, deliveryRequest, sha256, silentLog } from '../../test/support/delivery';
 import amqpAdapter from './index';
 import { AmqpBackOffice } from './test-counterpart';
 
@@ -149,6 +149,15 @@ describe('attachments over the limit', () => {
     const adapter = await adapterFor(backOffice.adapterConfig({ maxAttachmentBytes: 100_000 }));
     const lying = attachmentOf('a1', 'x.bin', binary(500_000), 'application/octet-stream', 10);
     expect(await adapter.deliver(deliveryRequest({ attachments: [lying] }))).toEqual({ status: 'rejected', reason: 'attachment-too-large', detail: 'attachment a1 exceeds the limit of 100000 bytes' });
+    expect(await backOffice.received()).toEqual([]);
+  });
+});
+
+describe('a broken attachment stream', () => {
+  it('is retryable attachment-read-failed, and the payload is not published', async () => {
+    const adapter = await adapterFor(backOffice.adapterConfig());
+    const broken = brokenAttachment('a1', 'scan.pdf', Buffer.from('half'));
+    expect(await adapter.deliver(deliveryRequest({ attachments: [broken] }))).toEqual({ status: 'retryable', reason: 'attachment-read-failed', detail: 'reading attachment a1 failed (EIO)' });
     expect(await backOffice.received()).toEqual([]);
   });
 });

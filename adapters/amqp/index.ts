@@ -16,7 +16,7 @@ import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'a
 import { z } from 'zod';
 import { defineAdapter, type DeliveryOutcome, type DeliveryRequest } from '../../src/deliver/adapter';
 import { readSecret, secretRefSchema } from '../../src/config/secret';
-import { AttachmentTooLargeError, fillTemplate, readAttachmentBounded, templateValues } from '../../src/deliver/delivery-helpers';
+import { AttachmentReadError, AttachmentTooLargeError, fillTemplate, readAttachmentBounded, templateValues } from '../../src/deliver/delivery-helpers';
 
 const configSchema = z.strictObject({
   /** Broker URL with vhost, without credentials (those come from `username` / `password`). */
@@ -200,6 +200,7 @@ export default defineAdapter<AmqpAdapterConfig>({
           return await deliverOn(conn, request);
         } catch (error) {
           if (error instanceof AttachmentTooLargeError) return { status: 'rejected', reason: 'attachment-too-large', detail: error.message };
+          if (error instanceof AttachmentReadError) return { status: 'retryable', reason: 'attachment-read-failed', detail: error.message };
           throw error;
         }
       },

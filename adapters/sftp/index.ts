@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { defineAdapter, type DeliveryOutcome, type DeliveryRequest } from '../../src/deliver/adapter';
 import { readSecret, readSecretBytes, secretRefSchema } from '../../src/config/secret';
 import { fileNameFor } from '../file';
-import { templateValues } from '../../src/deliver/delivery-helpers';
+import { AttachmentReadError, templateValues } from '../../src/deliver/delivery-helpers';
 
 /** `SHA256:` + unpadded base64, as OpenSSH prints fingerprints. */
 const fingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a SHA-256 host key fingerprint like SHA256:… (ssh-keygen -lf <host key>.pub)');
@@ -154,11 +154,23 @@ export default defineAdapter<SftpAdapterConfig>({
         for (const [index, attachment] of request.attachments.entries()) {
           // The index keeps two attachments of the same name apart; the name is already a safe base name.
           const file = `attachments/${String(index + 1).padStart(3, '0')}-${attachment.name.replace(/[^\p{L}\p{N}._-]/gu, '_')}`;
-          const stream = await attachment.open();
+          let sourceError: unknown;
           try {
-            await client.put(stream, posix.join(tempDir, file));
-          } finally {
-            stream.destroy();
+            const stream = await attachment.open().catch((error: unknown) => {
+              sourceError = error;
+              throw error;
+            });
+            stream.once('error', (error) => {
+              sourceError = error;
+            });
+            try {
+              await client.put(stream, posix.join(tempDir, file));
+            } finally {
+              stream.destroy();
+            }
+          } catch (error) {
+            if (sourceError !== undefined) throw new AttachmentReadError(attachment.id, sourceError);
+            throw error;
           }
           const { size } = await client.stat(posix.join(tempDir, file));
           if (size !== attachment.size) return { status: 'retryable', reason: 'sftp-upload-failed', detail: `attachment ${attachment.id}: ${size} bytes arrived, ${attachment.size} expected` };
@@ -202,6 +214,7 @@ export default defineAdapter<SftpAdapterConfig>({
           return await upload(client, request, name);
         } catch (error) {
           if (error instanceof Classified) return error.outcome;
+          if (error instanceof AttachmentReadError) return { status: 'retryable', reason: 'attachment-read-failed', detail: error.message };
           const code = (error as { code?: string | number }).code;
           return { status: 'retryable', reason: 'sftp-upload-failed', detail: `upload of ${name} failed (${code ?? 'error'})` };
         } finally {

@@ -6,12 +6,14 @@ import httpAdapter from '../../adapters/http';
 import fileAdapter from '../../adapters/file';
 import amqpAdapter from '../../adapters/amqp';
 import sftpAdapter from '../../adapters/sftp';
+import emailAdapter from '../../adapters/email';
 
 export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [
   httpAdapter as AdapterDefinition<never>,
   fileAdapter as AdapterDefinition<never>,
   amqpAdapter as AdapterDefinition<never>,
   sftpAdapter as AdapterDefinition<never>,
+  emailAdapter as AdapterDefinition<never>,
 ];
 
 export type AdapterRegistry = ReadonlyMap<string, AdapterDefinition<unknown>>;

@@ -57,3 +57,16 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** An attachment whose stream yields `prefix` and then fails with EIO (storage lost mid-read). */
+export function brokenAttachment(id: string, name: string, prefix: Buffer): DeliveryAttachment {
+  return {
+    ...attachmentOf(id, name, prefix, 'application/octet-stream', prefix.length * 2),
+    async open() {
+      return Readable.from((async function* chunks() {
+        yield prefix;
+        throw Object.assign(new Error('storage went away'), { code: 'EIO' });
+      })());
+    },
+  };
+}
