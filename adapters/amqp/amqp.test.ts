@@ -169,6 +169,14 @@ describe('connection', () => {
     expect(await adapter.check()).toEqual({ ok: false, detail: 'broker unreachable (ECONNREFUSED)' });
   });
 
+  it('close ends the broker connection', async () => {
+    const target = `bo-amqp-close-${backOffice.exchange}`;
+    const adapter = await adapterFor(backOffice.adapterConfig(), target);
+    expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
+    await adapter.close();
+    expect(await closeBrokerConnections(target)).toBe(0);
+  });
+
   it('reconnects after the broker closed its connection', async () => {
     const target = `bo-amqp-${backOffice.exchange}`;
     const adapter = await adapterFor(backOffice.adapterConfig(), target);

@@ -4,6 +4,7 @@
 // the back office's key, `openssl cms -verify` / `openssl smime -verify` with the router's certificate.
 import { readFileSync } from 'node:fs';
 import { simpleParser, type ParsedMail } from 'mailparser';
+import forge from 'node-forge';
 import type { Adapter } from '../../src/deliver/adapter';
 import { SecretMissingError } from '../../src/config/secret';
 import { attachmentOf, binary, brokenAttachment, closedPort, deliveryRequest, silentLog } from '../../test/support/delivery';
@@ -119,6 +120,18 @@ describe('plain mail', () => {
     const adapter = await adapterFor(baseConfig());
     expect(await adapter.deliver(deliveryRequest({ attachments: [broken] }))).toEqual({ status: 'retryable', reason: 'attachment-read-failed', detail: 'an attachment stream failed while sending; nothing was accepted' });
     expect(backOffice.received).toEqual([]);
+  });
+});
+
+describe('lifecycle', () => {
+  it('sequential deliveries share one pooled connection; close ends it', async () => {
+    const adapter = await adapterFor(baseConfig());
+    for (let i = 0; i < 3; i += 1) expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
+    expect(backOffice.connectionsOpened).toBe(1);
+    expect(backOffice.openConnections()).toBe(1);
+    await adapter.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(backOffice.openConnections()).toBe(0);
   });
 });
 
@@ -247,6 +260,34 @@ describe('S/MIME', () => {
     const tampered = Buffer.from(raw.toString('latin1').replace('Submission: ', 'Submissi0n: '), 'latin1');
     expect(tampered.equals(raw)).toBe(false);
     await expect(openssl.verify(tampered, routerCert.cert)).rejects.toThrow();
+  });
+
+  it('a passphrase-protected signing key (PKCS#8, from a file reference) with its passphrase from the environment', async () => {
+    const protectedCert = await openssl.certificate('router-protected', { email: 'antragsrouter@muenchen.example', passphrase: 'geheimer-satz' });
+    process.env.TEST_SMIME_PASSPHRASE = 'geheimer-satz';
+    const adapter = await adapterFor(smimeConfig({ signingCertificateFile: protectedCert.cert, signingKey: { file: protectedCert.key }, signingKeyPassphrase: { env: 'TEST_SMIME_PASSPHRASE' } }));
+    expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
+    await openssl.verify(backOffice.received[0]!.raw, protectedCert.cert);
+    process.env.TEST_SMIME_PASSPHRASE = 'falsch';
+    const wrong = emailAdapter.create(emailAdapter.configSchema.parse(smimeConfig({ signingCertificateFile: protectedCert.cert, signingKey: { file: protectedCert.key }, signingKeyPassphrase: { env: 'TEST_SMIME_PASSPHRASE' } })), { target: 't', log: silentLog });
+    await expect(wrong.connect()).rejects.toThrow('smime.signingKey: cannot read the RSA private key (wrong passphrase?)');
+    delete process.env.TEST_SMIME_PASSPHRASE;
+  });
+
+  it('check is not ok once the back office certificate has expired', async () => {
+    const keys = forge.pki.rsa.generateKeyPair({ bits: 1024, e: 0x10001 });
+    const certificate = forge.pki.createCertificate();
+    certificate.publicKey = keys.publicKey;
+    certificate.serialNumber = '01';
+    certificate.validity.notBefore = new Date(Date.now() - 3 * 86_400_000);
+    certificate.validity.notAfter = new Date(Date.now() - 86_400_000);
+    certificate.setSubject([{ name: 'commonName', value: 'expired' }]);
+    certificate.setIssuer([{ name: 'commonName', value: 'expired' }]);
+    certificate.sign(keys.privateKey, forge.md.sha256.create());
+    const file = await openssl.file(Buffer.from(forge.pki.certificateToPem(certificate)));
+    const adapter = await adapterFor(smimeConfig({ recipientCertificateFile: file }));
+    expect(await adapter.check()).toEqual({ ok: false, detail: 'S/MIME recipient certificate expired' });
+    expect(await (await adapterFor(smimeConfig({ recipientCertificateFile: backOfficeCert.cert }))).check()).toMatchObject({ ok: true });
   });
 
   it('more than maxBytes is rejected before anything is sent', async () => {

@@ -30,6 +30,8 @@ export class SmtpBackOffice {
   readonly received: ReceivedMail[] = [];
   /** While set, the server answers this stage with this code. */
   failure?: { stage: Stage; code: number };
+  /** SMTP connections accepted so far. */
+  connectionsOpened = 0;
   private server?: SMTPServer;
   port = 0;
 
@@ -50,6 +52,10 @@ export class SmtpBackOffice {
       authMethods: ['PLAIN', 'LOGIN'],
       allowInsecureAuth: false,
       logger: false,
+      onConnect: (_session, callback) => {
+        this.connectionsOpened += 1;
+        callback();
+      },
       onAuth: (auth, _session, callback) => {
         if (this.options.users?.[auth.username ?? ''] === auth.password) callback(null, { user: auth.username });
         else callback(smtpError(535, 'authentication failed'));
@@ -78,6 +84,11 @@ export class SmtpBackOffice {
     return this.port;
   }
 
+  /** SMTP connections open right now. */
+  openConnections(): number {
+    return (this.server as unknown as { connections: Set<unknown> }).connections.size;
+  }
+
   /** The `index`th received message, parsed. */
   parsed(index: number): Promise<ParsedMail> {
     return simpleParser(this.received[index]!.raw);
@@ -101,12 +112,13 @@ export class OpenSsl {
     return stdout;
   }
 
-  /** A self-signed RSA certificate and unencrypted key (PEM files) for `subject`, e.g. an e-mail address or localhost. */
-  async certificate(name: string, options: { email?: string; dns?: string; days?: number } = {}): Promise<{ cert: string; key: string }> {
+  /** A self-signed RSA certificate and key (PEM files, the key encrypted when a passphrase is given) for `name`. */
+  async certificate(name: string, options: { email?: string; dns?: string; days?: number; passphrase?: string } = {}): Promise<{ cert: string; key: string }> {
     const cert = path.join(this.dir, `${name}.crt`);
     const key = path.join(this.dir, `${name}.key`);
     const san = [options.email ? `email:${options.email}` : undefined, options.dns ? `DNS:${options.dns},IP:127.0.0.1` : undefined].filter(Boolean).join(',');
-    await this.run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', key, '-out', cert, '-days', String(options.days ?? 2),
+    const keyProtection = options.passphrase ? ['-passout', `pass:${options.passphrase}`] : ['-nodes'];
+    await this.run(['req', '-x509', '-newkey', 'rsa:2048', ...keyProtection, '-sha256', '-keyout', key, '-out', cert, '-days', String(options.days ?? 2),
       '-subj', `/CN=${name}${options.email ? `/emailAddress=${options.email}` : ''}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
     return { cert, key };
   }
