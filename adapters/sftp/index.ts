@@ -89,6 +89,9 @@ export default defineAdapter<SftpAdapterConfig>({
           username: config.username,
           ...credentials,
           readyTimeout: config.timeoutMs,
+          // A server that stops answering mid-upload is noticed (and the attempt is retryable) instead of hanging.
+          keepaliveInterval: Math.max(1000, Math.floor(config.timeoutMs / 3)),
+          keepaliveCountMax: 3,
           hostVerifier: (key: Buffer) => {
             offered = fingerprintOf(key);
             return config.allowUnpinnedHostKey || config.hostKeySha256.includes(offered);
