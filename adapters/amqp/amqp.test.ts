@@ -182,7 +182,7 @@ describe('connection', () => {
     const adapter = await adapterFor(backOffice.adapterConfig(), target);
     expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
     expect(await closeBrokerConnections(target)).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
     expect(await backOffice.received()).toHaveLength(2);
   });

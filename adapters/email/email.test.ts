@@ -130,7 +130,7 @@ describe('lifecycle', () => {
     expect(backOffice.connectionsOpened).toBe(1);
     expect(backOffice.openConnections()).toBe(1);
     await adapter.close();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const deadline = Date.now() + 5000; backOffice.openConnections() > 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(backOffice.openConnections()).toBe(0);
   });
 });

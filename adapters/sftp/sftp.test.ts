@@ -83,7 +83,8 @@ describe('delivered', () => {
       }
     })();
     const outcome = await adapter.deliver(request);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Let the poller see the finished directory at least once.
+    for (const deadline = Date.now() + 5000; seen.length === 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10));
     polling = false;
     await poller;
     expect(outcome.status).toBe('delivered');
