@@ -150,6 +150,26 @@ describe('SMTP failures', () => {
     expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
   });
 
+  it('one of two recipients refused: delivered to the other, the refusal in the detail', async () => {
+    backOffice.failure = { stage: 'rcpt', code: 550, address: 'alt@muenchen.example' };
+    const adapter = await adapterFor(baseConfig({ to: ['lbk-eingang@muenchen.example', 'alt@muenchen.example'] }));
+    expect(await adapter.deliver(deliveryRequest())).toMatchObject({ status: 'delivered', detail: 'accepted for 1 recipient(s), refused for 1' });
+    expect(backOffice.received.map((m) => m.to)).toEqual([['lbk-eingang@muenchen.example']]);
+  });
+
+  it('implicit TLS (SMTPS) with secure: true', async () => {
+    const smtps = new SmtpBackOffice({ tls: { key: readFileSync(serverTls.key), cert: readFileSync(serverTls.cert) }, implicitTls: true, users: { antragsrouter: 'smtp-s3cret' } });
+    await smtps.start();
+    try {
+      const adapter = await adapterFor(baseConfig({ port: smtps.port, secure: true }));
+      expect((await adapter.deliver(deliveryRequest())).status).toBe('delivered');
+      expect(smtps.received[0]).toMatchObject({ secure: true, user: 'antragsrouter' });
+    } finally {
+      await Promise.all(adapters.splice(0).map((adapter) => adapter.close()));
+      await smtps.stop();
+    }
+  });
+
   it('a wrong password is retryable smtp-auth-failed, never shown; check says so', async () => {
     process.env.TEST_SMTP_WRONG = 'falsch-s3cret';
     const adapter = await adapterFor(baseConfig({ auth: { user: 'antragsrouter', password: { env: 'TEST_SMTP_WRONG' } } }));

@@ -28,23 +28,25 @@ const smtpError = (code: number, message: string) => Object.assign(new Error(mes
 
 export class SmtpBackOffice {
   readonly received: ReceivedMail[] = [];
-  /** While set, the server answers this stage with this code. */
-  failure?: { stage: Stage; code: number };
+  /** While set, the server answers this stage with this code (at `rcpt`: only for `address`, if given). */
+  failure?: { stage: Stage; code: number; address?: string };
   /** SMTP connections accepted so far. */
   connectionsOpened = 0;
   private server?: SMTPServer;
   port = 0;
 
-  constructor(private readonly options: { tls?: { key: Buffer; cert: Buffer }; users?: Record<string, string> } = {}) {}
+  /** `tls`: STARTTLS with this key and certificate, or implicit TLS (SMTPS) with `implicitTls`. */
+  constructor(private readonly options: { tls?: { key: Buffer; cert: Buffer }; implicitTls?: boolean; users?: Record<string, string> } = {}) {}
 
   async start(): Promise<number> {
-    const fail = (stage: Stage, callback: (error?: Error) => void) => {
+    const fail = (stage: Stage, callback: (error?: Error) => void, address?: string) => {
       if (this.failure?.stage !== stage) return false;
+      if (this.failure.address !== undefined && this.failure.address !== address) return false;
       callback(smtpError(this.failure.code, `test failure at ${stage}`));
       return true;
     };
     this.server = new SMTPServer({
-      secure: false,
+      secure: this.options.implicitTls === true,
       key: this.options.tls?.key,
       cert: this.options.tls?.cert,
       disabledCommands: this.options.tls ? [] : ['STARTTLS'],
@@ -61,7 +63,7 @@ export class SmtpBackOffice {
         else callback(smtpError(535, 'authentication failed'));
       },
       onMailFrom: (_address, _session, callback) => fail('mail', callback) || callback(),
-      onRcptTo: (_address, _session, callback) => fail('rcpt', callback) || callback(),
+      onRcptTo: (address, _session, callback) => fail('rcpt', callback, address.address) || callback(),
       onData: (stream, session: SMTPServerSession, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
