@@ -5,8 +5,18 @@ import type { AdapterDefinition } from './adapter';
 import httpAdapter from '../../adapters/http';
 import fileAdapter from '../../adapters/file';
 import xdomeaAdapter from '../../adapters/xdomea';
+import amqpAdapter from '../../adapters/amqp';
+import sftpAdapter from '../../adapters/sftp';
+import emailAdapter from '../../adapters/email';
 
-export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [httpAdapter as AdapterDefinition<never>, fileAdapter as AdapterDefinition<never>, xdomeaAdapter as AdapterDefinition<never>];
+export const BUILT_IN_ADAPTERS: readonly AdapterDefinition<never>[] = [
+  httpAdapter as AdapterDefinition<never>,
+  fileAdapter as AdapterDefinition<never>,
+  amqpAdapter as AdapterDefinition<never>,
+  sftpAdapter as AdapterDefinition<never>,
+  emailAdapter as AdapterDefinition<never>,
+  xdomeaAdapter as AdapterDefinition<never>,
+];
 
 export type AdapterRegistry = ReadonlyMap<string, AdapterDefinition<unknown>>;
 
