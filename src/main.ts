@@ -1,7 +1,9 @@
 // Composition root: load configuration, open store and transport (embedded, or PostgreSQL + RabbitMQ in
 // production mode), connect adapters, wire the pipeline, start the HTTP server; shut down gracefully.
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
+import https from 'node:https';
+import { readSecretBytes } from './config/secret';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
@@ -141,12 +143,20 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   });
   app.use(intakeErrors(log));
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? config.raw.server.port, options.host ?? config.raw.server.host, () => resolve(s));
-    s.once('error', reject);
+  const tls = config.raw.server.tls;
+  const server: Server = tls
+    ? https.createServer({
+      cert: readSecretBytes(tls.cert), key: readSecretBytes(tls.key),
+      // Ask for a client certificate, but let token callers in too: the Authenticator decides per request.
+      ...(tls.clientCa ? { ca: readSecretBytes(tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
+    }, app)
+    : http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? config.raw.server.port, options.host ?? config.raw.server.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ event: 'started', url, mode: backbone.mode, state: backbone.where, targets: [...config.targets.keys()], routes: config.raw.routes.length }, 'antragsrouter started');
 
   let closing: Promise<void> | undefined;
