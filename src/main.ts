@@ -11,6 +11,7 @@ import type { Adapter } from './deliver/adapter';
 import { SchemaValidator } from './envelope/schema-validation';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
 import { adminApi } from './admin/admin-api';
+import { consolePages } from './admin/console';
 import { Authenticator } from './auth/auth';
 import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
@@ -125,7 +126,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   if (auth.open) log.warn({ event: 'auth-open' }, 'no auth.clients configured: anyone who reaches the port may submit; the admin API is closed');
   app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log, auth }));
   app.use(statusApi(store, auth));
-  app.use(adminApi(pipeline, store, auth, config));
+  app.use(adminApi({ pipeline, store, auth, config, adapters }));
+  app.use(consolePages());
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.text());
   });

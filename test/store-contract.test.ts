@@ -234,6 +234,17 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect((await store.get(submission.id))!.history.map((h) => h.event)).toEqual(['received', 'parked', 'rerouted', 'routed']);
   });
 
+  test('stats count attempt outcomes per target and received/delivered per minute since a time', async () => {
+    const since = new Date(Date.now() - 60_000);
+    await deadOnT1();
+    const stats = await store.stats(since);
+    expect(stats.attempts).toEqual([{ target: 't1', outcome: 'dead', count: 1 }, { target: 't2', outcome: 'delivered', count: 1 }]);
+    expect(stats.perMinute.reduce((sum, m) => sum + m.received, 0)).toBe(1);
+    expect(stats.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(1);
+    expect(stats.perMinute[0]!.minute).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/);
+    expect(await store.stats(new Date(Date.now() + 60_000))).toEqual({ attempts: [], perMinute: [] });
+  });
+
   test('the list filters by state, tenant, target, delivery state and route, newest first, in pages', async () => {
     const failed = await deadOnT1('a3c1f3a4-0000-4000-8000-0000000000e1');
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -5,6 +5,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Authenticator } from '../auth/auth';
 import type { LoadedConfig } from '../config/load';
+import type { Adapter } from '../deliver/adapter';
 import { problemFor, sendProblem } from '../intake/problem';
 import type { Pipeline } from '../pipeline';
 import { SUBMISSION_STATES, type OperatorResult, type Store } from '../store/store';
@@ -43,7 +44,15 @@ function answer(res: Response, req: Request, result: OperatorResult): void {
   sendProblem(res, problemFor(result.problem === 'not-found' ? 'submission-not-found' : 'wrong-state', result.detail, req.originalUrl));
 }
 
-export function adminApi(pipeline: Pipeline, store: Store, auth: Authenticator, config: LoadedConfig): Router {
+export interface AdminApiDependencies {
+  pipeline: Pipeline;
+  store: Store;
+  auth: Authenticator;
+  config: LoadedConfig;
+  adapters: ReadonlyMap<string, Adapter>;
+}
+
+export function adminApi({ pipeline, store, auth, config, adapters }: AdminApiDependencies): Router {
   const router = express.Router();
   router.use('/api/v1/admin', auth.require('admin'), express.json({ limit: '16kb' }));
   const actor = (req: Request) => req.client!.name;
@@ -123,6 +132,26 @@ export function adminApi(pipeline: Pipeline, store: Store, auth: Authenticator, 
 
   router.get('/api/v1/admin/targets', (_req, res) => {
     res.json({ items: [...config.targets.values()].map((t) => ({ name: t.name, adapter: t.adapter.name, mapping: t.mapping.name, concurrency: t.concurrency })) });
+  });
+
+  // The console's dashboard: each target's health and last hour's outcomes, throughput per minute.
+  router.get('/api/v1/admin/overview', async (_req, res) => {
+    const since = new Date(Date.now() - 60 * 60 * 1000);
+    const [stats, states, health] = await Promise.all([
+      store.stats(since),
+      store.countByState(),
+      Promise.all([...adapters].map(async ([name, adapter]) => [name, await adapter.check()] as const)),
+    ]);
+    const targets = [...config.targets.values()].map((t) => {
+      const count = (outcome: string) => stats.attempts.find((a) => a.target === t.name && a.outcome === outcome)?.count ?? 0;
+      const lastHour = { delivered: count('delivered'), retry: count('retry'), dead: count('dead') };
+      const attempts = lastHour.delivered + lastHour.retry + lastHour.dead;
+      return {
+        name: t.name, adapter: t.adapter.name, health: health.find(([n]) => n === t.name)?.[1] ?? { ok: false, detail: 'no adapter' },
+        lastHour, errorRate: attempts ? (lastHour.retry + lastHour.dead) / attempts : 0,
+      };
+    });
+    res.json({ since: since.toISOString(), states, targets, perMinute: stats.perMinute });
   });
   return router;
 }

@@ -11,7 +11,7 @@ import { finalState, tenantOf } from './operations';
 import {
   SUBMISSION_STATES,
   type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
-  type OperatorResult, type Store, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
+  mergeMinutes, type OperatorResult, type Store, type StoreStats, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
 } from './store';
 
 /** Written as `now()` of the database, read as a Date. */
@@ -478,6 +478,22 @@ export class PostgresStore implements Store {
       await this.auditIn(trx, audit);
       return { ok: true };
     });
+  }
+
+  async stats(since: Date): Promise<StoreStats> {
+    const minute = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI')`;
+    const [attempts, received, delivered] = await Promise.all([
+      this.db.selectFrom('events').select((eb) => ['target', 'outcome', eb.fn.countAll<string>().as('count')])
+        .where('event', '=', 'attempt').where('at', '>=', since).groupBy(['target', 'outcome']).orderBy('target').orderBy('outcome').execute(),
+      this.db.selectFrom('submissions').select((eb) => [minute('received_at').as('minute'), eb.fn.countAll<string>().as('count')])
+        .where('received_at', '>=', since).groupBy(sql`1`).execute(),
+      this.db.selectFrom('events').select((eb) => [minute('at').as('minute'), eb.fn.countAll<string>().as('count')])
+        .where('event', '=', 'attempt').where('outcome', '=', 'delivered').where('at', '>=', since).groupBy(sql`1`).execute(),
+    ]);
+    return {
+      attempts: attempts.map((a) => ({ target: a.target!, outcome: a.outcome!, count: Number(a.count) })),
+      perMinute: mergeMinutes(received.map((r) => ({ minute: r.minute, count: Number(r.count) })), delivered.map((d) => ({ minute: d.minute, count: Number(d.count) }))),
+    };
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

@@ -5,7 +5,7 @@ import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
 import { finalState, tenantOf } from './operations';
-import { SUBMISSION_STATES } from './store';
+import { mergeMinutes, SUBMISSION_STATES, type StoreStats } from './store';
 import type {
   AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Store, SubmissionListItem,
   SubmissionQuery, SubmissionState, SubmissionStatus, SubmissionSummary,
@@ -323,6 +323,20 @@ export class SqliteStore implements Store {
       this.auditIn(audit, now);
       return { ok: true };
     })();
+  }
+
+  async stats(since: Date): Promise<StoreStats> {
+    const from = since.toISOString();
+    const attempts = this.db.prepare<[string], { target: string; outcome: 'delivered' | 'retry' | 'dead'; count: number }>(
+      "SELECT target, outcome, count(*) AS count FROM events WHERE event = 'attempt' AND at >= ? GROUP BY target, outcome ORDER BY target, outcome",
+    ).all(from);
+    const received = this.db.prepare<[string], { minute: string; count: number }>(
+      'SELECT substr(received_at, 1, 16) AS minute, count(*) AS count FROM submissions WHERE received_at >= ? GROUP BY minute',
+    ).all(from);
+    const delivered = this.db.prepare<[string], { minute: string; count: number }>(
+      "SELECT substr(at, 1, 16) AS minute, count(*) AS count FROM events WHERE event = 'attempt' AND outcome = 'delivered' AND at >= ? GROUP BY minute",
+    ).all(from);
+    return { attempts, perMinute: mergeMinutes(received, delivered) };
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

@@ -120,6 +120,20 @@ export interface AuditRecord extends AuditEntry {
 /** Result of an operator action: done, or why the submission's state does not allow it. */
 export type OperatorResult = { ok: true } | { ok: false; problem: 'not-found' | 'wrong-state'; detail: string };
 
+export interface StoreStats {
+  attempts: Array<{ target: string; outcome: 'delivered' | 'retry' | 'dead'; count: number }>;
+  perMinute: Array<{ minute: string; received: number; delivered: number }>;
+}
+
+/** Merges per-minute counts of received submissions and delivered attempts into one sorted series. */
+export function mergeMinutes(received: Array<{ minute: string; count: number }>, delivered: Array<{ minute: string; count: number }>): StoreStats['perMinute'] {
+  const byMinute = new Map<string, { minute: string; received: number; delivered: number }>();
+  const slot = (minute: string) => byMinute.get(minute) ?? byMinute.set(minute, { minute, received: 0, delivered: 0 }).get(minute)!;
+  for (const r of received) slot(r.minute).received += r.count;
+  for (const d of delivered) slot(d.minute).delivered += d.count;
+  return [...byMinute.values()].sort((a, b) => a.minute.localeCompare(b.minute));
+}
+
 export interface Store {
   /**
    * Stores a new submission with its payload, durably, or finds the one with the same messageUuid
@@ -168,6 +182,11 @@ export interface Store {
   recordAudit(entry: AuditEntry): Promise<void>;
   /** The audit trail, newest first; of one submission if given. */
   audit(query: { submissionId?: string; limit: number }): Promise<AuditRecord[]>;
+  /**
+   * For the console: attempt outcomes per target since `since`, and submissions received and deliveries
+   * delivered per minute since then (minutes as ISO strings, `YYYY-MM-DDTHH:MM`).
+   */
+  stats(since: Date): Promise<StoreStats>;
   /** Whether the store answers (feeds /readyz). */
   check(): Promise<{ ok: boolean; detail: string }>;
   /** Number of submissions per state (all states present, zero included). */
