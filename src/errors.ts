@@ -66,6 +66,7 @@ export const REASONS = {
   'transport-unavailable': { status: 503, title: 'Message broker unavailable; try again later' },
   'internal-error': { status: 500, title: 'Internal error' },
   'redelivery-limit': { status: 0, title: 'A queue message was handed out too often without being settled' },
+  'callback-failed': { status: 0, title: 'A status callback to the client was not answered 2xx after all attempts' },
   'malformed-queue-message': { status: 0, title: 'A queue message could not be read (not written by this router?)' },
 } as const;
 

@@ -13,6 +13,8 @@ import { intakeErrors, submissionIntake } from './intake/http-intake';
 import { adminApi } from './admin/admin-api';
 import { consolePages } from './admin/console';
 import { Authenticator } from './auth/auth';
+import { Callbacks } from './callbacks/callbacks';
+import { receiptApi } from './intake/receipt-api';
 import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
@@ -95,7 +97,11 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
 
   const adapters = new Map<string, Adapter>();
   let validator: SchemaValidator | undefined;
+  let callbacks: Callbacks | undefined;
   try {
+    // Callback secrets are read here: a missing one fails the start, naming its reference.
+    const clients = config.raw.auth?.clients ?? {};
+    if (Object.values(clients).some((c) => c.callback)) callbacks = new Callbacks(clients, store, transport, log);
     // Schemas are compiled once, here; a schema that does not compile fails the start naming it.
     if (config.raw.validation.schemas.length) validator = await SchemaValidator.start(config.raw.validation, log);
     for (const plan of config.targets.values()) {
@@ -104,6 +110,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
       adapters.set(plan.name, adapter);
     }
   } catch (error) {
+    await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
     await validator?.close();
     await transport.stop(0);
     await backbone.close();
@@ -117,8 +124,9 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
       return { queues, submissions };
     },
   });
-  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics, validator });
+  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics, validator, callbacks });
   await pipeline.start();
+  callbacks?.start();
 
   const app = express();
   app.disable('x-powered-by');
@@ -126,6 +134,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   if (auth.open) log.warn({ event: 'auth-open' }, 'no auth.clients configured: anyone who reaches the port may submit; the admin API is closed');
   app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log, auth }));
   app.use(statusApi(store, auth));
+  app.use(receiptApi(pipeline, auth));
   app.use(adminApi({ pipeline, store, auth, config, adapters }));
   app.use(consolePages());
   app.get('/metrics', async (_req, res) => {

@@ -12,10 +12,11 @@ import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
 import { InputError } from './errors';
 import type { Metrics } from './metrics';
+import type { Callbacks } from './callbacks/callbacks';
 import { authorizeSubmission, type Client } from './auth/auth';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, OperatorResult, Store, SubmissionState, SubmissionStatus } from './store/store';
+import type { AttemptOutcome, Claim, OperatorResult, Receipt, Store, SubmissionState, SubmissionStatus } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -43,6 +44,8 @@ export interface PipelineDependencies {
   adapters: ReadonlyMap<string, Adapter>;
   log: Logger;
   metrics: Metrics;
+  /** Status callbacks to the sending client (delivered, rejected, dead-lettered, receipts). */
+  callbacks?: Callbacks;
   /** XSD validation at intake, when `validation.schemas` is configured. */
   validator?: SchemaValidator;
 }
@@ -119,7 +122,7 @@ export class Pipeline {
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
+    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source, client: client?.name });
     const log = this.deps.log.child({ submissionId: submission.id });
     if (created || submission.state === 'received') {
       await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id } });
@@ -148,6 +151,32 @@ export class Pipeline {
     const result = await this.deps.store.reroute(id, { actor: options.actor, action: 'reroute', submissionId: id, detail: options.note });
     if (result.ok) await this.deps.transport.publish(ROUTE_QUEUE, { key: id, body: { submissionId: id } });
     this.deps.log.info({ event: 'rerouted', submissionId: id, actor: options.actor, ok: result.ok }, 'operator re-route');
+    return result;
+  }
+
+  /** Queues the status callback for a delivery's final outcome (delivered, or dead: rejected / dead-lettered). */
+  private async notifyOutcome(submissionId: string, target: string): Promise<void> {
+    const { callbacks, store } = this.deps;
+    if (!callbacks) return;
+    const status = await store.get(submissionId);
+    const delivery = status?.deliveries.find((d) => d.target === target);
+    if (!status || !delivery || (delivery.state !== 'delivered' && delivery.state !== 'dead')) return;
+    const event = delivery.state === 'delivered' ? 'delivered' : delivery.reason === 'max-attempts-exceeded' ? 'dead-lettered' : 'rejected';
+    const attempts = status.history.filter((h) => h.event === 'attempt' && h.target === target).length;
+    await callbacks.notify(submissionId, status.client, event, target, `attempt-${attempts}`);
+  }
+
+  /**
+   * A back office reports its receipt (file number, or rejection after its own check) for a delivery it
+   * received; recorded once and passed on to the sending client as a callback.
+   */
+  async receipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult> {
+    const result = await this.deps.store.recordReceipt(id, target, receipt, actor);
+    if (result.ok && result.changed) {
+      const status = await this.deps.store.get(id);
+      await this.deps.callbacks?.notify(id, status?.client, 'receipt', target, JSON.stringify(receipt));
+      this.deps.log.info({ event: 'receipt', submissionId: id, target, status: receipt.status, client: actor }, 'back office receipt recorded');
+    }
     return result;
   }
 
@@ -199,7 +228,12 @@ export class Pipeline {
     const target = plan.name;
     const log = this.deps.log.child({ submissionId, target });
     const claim = await this.claimWithinLimits(plan, submissionId);
-    if (claim.kind === 'done') return { kind: 'ack' };
+    if (claim.kind === 'done') {
+      // Finished before — perhaps by a process that died before it queued the status callback: queue it
+      // (again); its event id is the same, so a receiver that got it already recognises it.
+      await this.notifyOutcome(submissionId, target);
+      return { kind: 'ack' };
+    }
     if (claim.kind === 'throttled') return { kind: 'retry', delayMs: THROTTLE_WAIT_MS };
     if (claim.kind === 'busy') {
       // Another copy of this message is being delivered (here or on another instance): look again when its lease ends.
@@ -214,6 +248,7 @@ export class Pipeline {
       const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
       await store.recordOutcome(submissionId, target, attempt, dead);
       this.countAttempt(status, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
+      await this.notifyOutcome(submissionId, target);
       log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: attempt - 1 }, 'delivery dead-lettered');
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
@@ -222,6 +257,7 @@ export class Pipeline {
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);
     this.countAttempt(status, target, outcome, recorded, secondsSince(start));
+    if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);
     switch (recorded.kind) {
       case 'delivered':
         log.info({ event: 'delivered', attempt, reference: recorded.reference }, 'delivered');

@@ -234,6 +234,23 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect((await store.get(submission.id))!.history.map((h) => h.event)).toEqual(['received', 'parked', 'rerouted', 'routed']);
   });
 
+  test('a receipt for a delivered delivery is recorded once, with the file number as reference; the client is kept', async () => {
+    const { submission } = await store.accept({ messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000f1', facts, payload: Buffer.from('<x/>'), source: 'http', client: 'formserver-muenchen' });
+    await store.recordRouting(submission.id, facts, ['r1'], [{ target: 't1', route: 'r1' }]);
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'accepted' }, 'lbk')).toMatchObject({ ok: false, problem: 'wrong-state' });
+    await store.claimAttempt(submission.id, 't1', 60_000);
+    await store.recordOutcome(submission.id, 't1', 1, { kind: 'delivered', reference: 'HTTP-REF' });
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'accepted', fileNumber: 'LBK-2026-0042' }, 'lbk')).toEqual({ ok: true, changed: true });
+    expect(await store.recordReceipt(submission.id, 't1', { fileNumber: 'LBK-2026-0042', status: 'accepted' }, 'lbk')).toEqual({ ok: true, changed: false });
+    const status = (await store.get(submission.id))!;
+    expect(status.client).toBe('formserver-muenchen');
+    expect(status.deliveries[0]).toMatchObject({ reference: 'LBK-2026-0042', receipt: { status: 'accepted', fileNumber: 'LBK-2026-0042' } });
+    expect(status.history.filter((h) => h.event === 'receipt')).toEqual([expect.objectContaining({ target: 't1', detail: 'accepted, file number LBK-2026-0042 (reported by lbk)' })]);
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'rejected', reason: 'incomplete-plans' }, 'lbk')).toEqual({ ok: true, changed: true });
+    expect((await store.get(submission.id))!.deliveries[0]).toMatchObject({ reference: 'LBK-2026-0042', receipt: { status: 'rejected', reason: 'incomplete-plans' } });
+    expect(await store.recordReceipt(submission.id, 'nope', { status: 'accepted' }, 'lbk')).toMatchObject({ ok: false, problem: 'not-found' });
+  });
+
   test('stats count attempt outcomes per target and received/delivered per minute since a time', async () => {
     const since = new Date(Date.now() - 60_000);
     await deadOnT1();

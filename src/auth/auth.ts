@@ -10,7 +10,7 @@ import { problemFor, sendProblem } from '../intake/problem';
 import { toAgs, toLeistung } from '../route/keys';
 import { tenantOf } from '../store/operations';
 
-export type Role = 'submit' | 'admin';
+export type Role = 'submit' | 'admin' | 'receipt';
 
 export interface Client {
   name: string;
@@ -19,6 +19,8 @@ export interface Client {
   tenants?: ReadonlySet<string>;
   /** Leistungsschlüssel the client may submit for; undefined: any. */
   services?: ReadonlySet<string>;
+  /** Targets the client may report receipts for (role receipt). */
+  targets?: ReadonlySet<string>;
 }
 
 /** The caller when the deployment configures no clients: may submit for anyone, is no operator. */
@@ -46,7 +48,9 @@ export class Authenticator {
     this.open = auth === undefined;
     for (const [name, c] of Object.entries(auth?.clients ?? {})) {
       const tenants = c.tenants && !c.tenants.includes('*') ? new Set(c.tenants.map((t) => toAgs(t)!)) : undefined;
-      const client: Client = { name, roles: new Set(c.roles), tenants, services: c.services ? new Set(c.services.map(toLeistung)) : undefined };
+      const client: Client = {
+        name, roles: new Set(c.roles), tenants, services: c.services ? new Set(c.services.map(toLeistung)) : undefined, targets: c.targets ? new Set(c.targets) : undefined,
+      };
       for (const hash of c.tokenSha256 ?? []) this.byToken.set(hash, client);
       for (const fingerprint of c.certificateSha256 ?? []) this.byCertificate.set(fingerprint, client);
     }

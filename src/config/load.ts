@@ -113,6 +113,11 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
       });
     }
   }
+  for (const [name, client] of Object.entries(raw.auth?.clients ?? {})) {
+    (client.targets ?? []).forEach((target, i) => {
+      if (!(target in raw.targets)) problems.push(`auth.clients.${name}.targets[${i}]: unknown target "${target}"`);
+    });
+  }
   raw.routes.forEach((route, index) => {
     route.deliver.forEach((target, i) => {
       if (!(target in raw.targets)) problems.push(`routes[${index}].deliver[${i}]: unknown target "${target}"`);

@@ -81,7 +81,20 @@ export const clientSchema = z.strictObject({
   tokenSha256: oneOrMany(sha256Hex).optional(),
   /** SHA-256 fingerprints of client certificates that authenticate this client (mutual TLS, `server.tls`). */
   certificateSha256: oneOrMany(sha256Hex).optional(),
-  roles: z.array(z.enum(['submit', 'admin'])).min(1).default(['submit']),
+  /** submit: send applications; admin: the admin API and console; receipt: a back office reporting receipts. */
+  roles: z.array(z.enum(['submit', 'admin', 'receipt'])).min(1).default(['submit']),
+  /** With role receipt: the targets (back offices) this client may report receipts for. */
+  targets: z.array(name).optional(),
+  /**
+   * Status callbacks to this client (the form service): POSTed JSON, signed with HMAC-SHA512 over
+   * `<timestamp>.<body>`, retried with backoff until answered 2xx.
+   */
+  callback: z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    secret: secretRefSchema,
+    events: z.array(z.enum(['delivered', 'rejected', 'dead-lettered', 'receipt'])).min(1).default(['delivered', 'rejected', 'dead-lettered', 'receipt']),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  }).optional(),
   /** AGS/ARS the client may submit for; `*` for any. Required with role `submit`. */
   tenants: oneOrMany(z.string().regex(/^(\*|\d{8}|\d{12})$/, 'an AGS (8 digits), an ARS (12 digits) or *')).optional(),
   /** Leistungsschlüssel the client may submit for (the `leistung` fact); any if not given. */
@@ -90,6 +103,7 @@ export const clientSchema = z.strictObject({
   const client = ctx.value;
   if (!client.tokenSha256 && !client.certificateSha256) ctx.issues.push({ code: 'custom', input: client, message: 'give tokenSha256 or certificateSha256 (or both)' });
   if (client.roles.includes('submit') && !client.tenants) ctx.issues.push({ code: 'custom', input: client, path: ['tenants'], message: 'a client with role submit needs tenants (AGS/ARS, or * for any)' });
+  if (client.roles.includes('receipt') && !client.targets?.length) ctx.issues.push({ code: 'custom', input: client, path: ['targets'], message: 'a client with role receipt needs the targets it reports for' });
 });
 
 export const configSchema = z.strictObject({

@@ -1,7 +1,7 @@
 // Rules both stores share for the operator's side: a submission's tenant and its state from its deliveries.
 import type { Facts } from '../envelope/envelope';
 import { toAgs } from '../route/keys';
-import type { DeliveryState, SubmissionState } from './store';
+import type { DeliveryState, Receipt, SubmissionState } from './store';
 
 /** The AGS a submission belongs to, from its `ags` or `ars` fact. */
 export function tenantOf(facts: Facts): string | undefined {
@@ -24,3 +24,13 @@ export function finalState(counts: Partial<Record<DeliveryState, number>>): Subm
   if (counts.delivered) return 'delivered';
   return 'discarded';
 }
+
+/** The receipt as stored: only its defined fields, in a fixed order (so an identical one compares equal). */
+export const receiptRecord = (receipt: Receipt): Receipt => ({
+  status: receipt.status,
+  ...(receipt.fileNumber !== undefined ? { fileNumber: receipt.fileNumber } : {}),
+  ...(receipt.reason !== undefined ? { reason: receipt.reason } : {}),
+});
+
+export const describeReceipt = (receipt: Receipt, actor: string): string =>
+  `${receipt.status}${receipt.fileNumber ? `, file number ${receipt.fileNumber}` : ''} (reported by ${actor})`;

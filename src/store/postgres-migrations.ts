@@ -103,4 +103,11 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('audit_submission').on('audit').columns(['submission_id', 'id']).execute();
     },
   },
+  '0004_receipts': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Status callbacks and receipts: the sending client, the back office's receipt (JSON).
+      await db.schema.alterTable('submissions').addColumn('client', 'text').execute();
+      await db.schema.alterTable('deliveries').addColumn('receipt', 'jsonb').execute();
+    },
+  },
 };

@@ -7,11 +7,11 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
-import { finalState, tenantOf } from './operations';
+import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
 import {
   SUBMISSION_STATES,
   type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
-  mergeMinutes, type OperatorResult, type Store, type StoreStats, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
+  mergeMinutes, type OperatorResult, type Receipt, type Store, type StoreStats, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
 } from './store';
 
 /** Written as `now()` of the database, read as a Date. */
@@ -29,6 +29,7 @@ interface SubmissionsTable {
   received_at: Timestamp;
   updated_at: Timestamp;
   tenant: string | null;
+  client: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 interface AuditTable {
@@ -59,6 +60,7 @@ interface DeliveriesTable {
   next_attempt_at: Date | null;
   lease_until: Date | null;
   updated_at: Timestamp;
+  receipt: ColumnType<Receipt | null, string | null | undefined, string | null>;
 }
 
 interface EventsTable {
@@ -166,7 +168,7 @@ export class PostgresStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       const inserted = await trx.insertInto('submissions')
         .values({
-          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source,
+          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source, client: input.client ?? null,
           facts: JSON.stringify(input.facts), size: input.payload.length, received_at: now, updated_at: now,
         })
         .onConflict((oc) => oc.column('message_uuid').doNothing())
@@ -199,6 +201,7 @@ export class PostgresStore implements Store {
         state: row.state,
         reason: orUndefined(row.reason),
         source: row.source,
+        client: orUndefined(row.client),
         size: row.size,
         receivedAt: iso(row.received_at),
         updatedAt: iso(row.updated_at),
@@ -256,11 +259,11 @@ export class PostgresStore implements Store {
 
   private async readDeliveries(db: Kysely<Database> | Transaction<Database>, id: string): Promise<DeliveryRecord[]> {
     const rows = await db.selectFrom('deliveries')
-      .select(['target', 'route', 'state', 'attempts', 'reason', 'detail', 'reference', 'next_attempt_at', 'updated_at'])
+      .select(['target', 'route', 'state', 'attempts', 'reason', 'detail', 'reference', 'receipt', 'next_attempt_at', 'updated_at'])
       .where('submission_id', '=', id).orderBy('position').execute();
     return rows.map((d) => ({
       target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
-      detail: orUndefined(d.detail), reference: orUndefined(d.reference),
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference), receipt: orUndefined(d.receipt),
       nextAttemptAt: d.next_attempt_at ? iso(d.next_attempt_at) : undefined, updatedAt: iso(d.updated_at),
     }));
   }
@@ -494,6 +497,24 @@ export class PostgresStore implements Store {
       attempts: attempts.map((a) => ({ target: a.target!, outcome: a.outcome!, count: Number(a.count) })),
       perMinute: mergeMinutes(received.map((r) => ({ minute: r.minute, count: Number(r.count) })), delivered.map((d) => ({ minute: d.minute, count: Number(d.count) }))),
     };
+  }
+
+  async recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }> {
+    let changed = false;
+    const result = await this.operate(id, async (trx) => {
+      const delivery = (await this.readDeliveries(trx, id)).find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'delivered') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not delivered` };
+      const record = receiptRecord(receipt);
+      if (JSON.stringify(delivery.receipt && receiptRecord(delivery.receipt)) === JSON.stringify(record)) return { ok: true };
+      await trx.updateTable('deliveries')
+        .set((eb) => ({ receipt: JSON.stringify(record), reference: receipt.fileNumber ?? eb.ref('reference'), updated_at: now }))
+        .where('submission_id', '=', id).where('target', '=', target).execute();
+      await this.event(trx, id, { event: 'receipt', target, reason: receipt.reason, detail: describeReceipt(receipt, actor) });
+      changed = true;
+      return { ok: true };
+    });
+    return result.ok ? { ...result, changed } : result;
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

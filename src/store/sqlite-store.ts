@@ -4,10 +4,10 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
-import { finalState, tenantOf } from './operations';
+import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
 import { mergeMinutes, SUBMISSION_STATES, type StoreStats } from './store';
 import type {
-  AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Store, SubmissionListItem,
+  AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Receipt, Store, SubmissionListItem,
   SubmissionQuery, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
 
@@ -23,6 +23,7 @@ interface SubmissionRow {
   received_at: string;
   updated_at: string;
   tenant: string | null;
+  client: string | null;
 }
 
 interface DeliveryRow {
@@ -35,6 +36,7 @@ interface DeliveryRow {
   reference: string | null;
   next_attempt_at: string | null;
   updated_at: string;
+  receipt: string | null;
 }
 
 interface EventRow {
@@ -60,8 +62,8 @@ export class SqliteStore implements Store {
       byUuid: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE message_uuid = ?'),
       byId: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
       insertSubmission: db.prepare(
-        `INSERT INTO submissions (id, message_uuid, state, source, facts, size, received_at, updated_at)
-         VALUES (@id, @messageUuid, 'received', @source, @facts, @size, @now, @now)`,
+        `INSERT INTO submissions (id, message_uuid, state, source, client, facts, size, received_at, updated_at)
+         VALUES (@id, @messageUuid, 'received', @source, @client, @facts, @size, @now, @now)`,
       ),
       insertPayload: db.prepare('INSERT INTO payloads (submission_id, body) VALUES (?, ?)'),
       payload: db.prepare<[string], { body: Buffer }>('SELECT body FROM payloads WHERE submission_id = ?'),
@@ -114,7 +116,7 @@ export class SqliteStore implements Store {
         return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
       }
       const id = randomUUID();
-      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, facts: JSON.stringify(input.facts), size: input.payload.length, now });
+      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, client: input.client ?? null, facts: JSON.stringify(input.facts), size: input.payload.length, now });
       this.statements.insertPayload.run(id, input.payload);
       this.event(id, { event: 'received', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
       return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
@@ -130,6 +132,7 @@ export class SqliteStore implements Store {
       state: row.state,
       reason: orUndefined(row.reason),
       source: row.source,
+      client: orUndefined(row.client),
       size: row.size,
       receivedAt: row.received_at,
       updatedAt: row.updated_at,
@@ -169,7 +172,8 @@ export class SqliteStore implements Store {
   async deliveries(id: string): Promise<DeliveryRecord[]> {
     return this.statements.deliveries.all(id).map((d) => ({
       target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
-      detail: orUndefined(d.detail), reference: orUndefined(d.reference), nextAttemptAt: orUndefined(d.next_attempt_at), updatedAt: d.updated_at,
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference), receipt: d.receipt ? JSON.parse(d.receipt) as Receipt : undefined,
+      nextAttemptAt: orUndefined(d.next_attempt_at), updatedAt: d.updated_at,
     }));
   }
 
@@ -337,6 +341,21 @@ export class SqliteStore implements Store {
       "SELECT substr(at, 1, 16) AS minute, count(*) AS count FROM events WHERE event = 'attempt' AND outcome = 'delivered' AND at >= ? GROUP BY minute",
     ).all(from);
     return { attempts, perMinute: mergeMinutes(received, delivered) };
+  }
+
+  async recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }> {
+    return this.db.transaction((): OperatorResult & { changed?: boolean } => {
+      const delivery = this.statements.deliveries.all(id).find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'delivered') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not delivered` };
+      const json = JSON.stringify(receiptRecord(receipt));
+      if (delivery.receipt === json) return { ok: true, changed: false };
+      const now = new Date().toISOString();
+      this.db.prepare('UPDATE deliveries SET receipt = ?, reference = COALESCE(?, reference), updated_at = ? WHERE submission_id = ? AND target = ?')
+        .run(json, receipt.fileNumber ?? null, now, id, target);
+      this.event(id, { event: 'receipt', target, outcome: undefined, reason: receipt.reason, detail: describeReceipt(receipt, actor) }, now);
+      return { ok: true, changed: true };
+    })();
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

@@ -85,6 +85,9 @@ const MIGRATIONS: string[] = [
      detail TEXT
    );
    CREATE INDEX audit_submission ON audit(submission_id, id);`,
+  // Status callbacks and receipts: the sending client, the back office's receipt.
+  `ALTER TABLE submissions ADD COLUMN client TEXT;
+   ALTER TABLE deliveries ADD COLUMN receipt TEXT;`,
 ];
 
 /**

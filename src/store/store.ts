@@ -15,6 +15,17 @@ export interface NewSubmission {
   payload: Buffer;
   /** Where it came from, e.g. `http`. */
   source: string;
+  /** The authenticated client that sent it (its status callbacks go there). */
+  client?: string;
+}
+
+/** What a back office reported about a delivery it received (its own check after import). */
+export interface Receipt {
+  status: 'accepted' | 'rejected';
+  /** The back office's file number (Aktenzeichen), if it gave one. */
+  fileNumber?: string;
+  /** Why it was rejected (a code or short text, no personal content). */
+  reason?: string;
 }
 
 export interface SubmissionSummary {
@@ -31,13 +42,15 @@ export interface DeliveryRecord {
   reason?: string;
   detail?: string;
   reference?: string;
+  /** The back office's receipt, once it reported one. */
+  receipt?: Receipt;
   nextAttemptAt?: string;
   updatedAt: string;
 }
 
 export interface HistoryEvent {
   at: string;
-  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded';
+  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded' | 'receipt';
   target?: string;
   attempt?: number;
   outcome?: 'delivered' | 'retry' | 'dead';
@@ -49,6 +62,8 @@ export interface HistoryEvent {
 export interface SubmissionStatus extends SubmissionSummary {
   reason?: string;
   source: string;
+  /** The client that sent it, if the deployment authenticates clients. */
+  client?: string;
   size: number;
   receivedAt: string;
   updatedAt: string;
@@ -178,6 +193,11 @@ export interface Store {
   reroute(id: string, audit: AuditEntry): Promise<OperatorResult>;
   /** Gives up a dead delivery (`target`) or a parked submission (no target) for good, with a reason. */
   discard(id: string, target: string | undefined, audit: AuditEntry): Promise<OperatorResult>;
+  /**
+   * Records a back office's receipt for a delivered delivery (file number or rejection). The same receipt
+   * again changes nothing (`changed: false`); a different one replaces it. Refused unless delivered.
+   */
+  recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }>;
   /** Appends to the audit trail. */
   recordAudit(entry: AuditEntry): Promise<void>;
   /** The audit trail, newest first; of one submission if given. */
