@@ -255,6 +255,8 @@ describe('configSchema', () => {
       idempotencyHeader: 'Idempotency-Key',
       deliveredOn: ['2xx'],
       retryOn: ['408', '429', '5xx'],
+      body: 'auto',
+      multipart: { payloadField: 'payload', payloadFileName: 'antrag', attachmentField: 'attachments' },
     });
   });
 

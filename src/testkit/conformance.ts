@@ -80,6 +80,8 @@ export interface ConformanceOptions {
   /** Raw adapter configuration, or a function giving it (called after the counterpart started). */
   config: unknown;
   counterpart: ConformanceCounterpart;
+  /** Told apart in test names when one adapter runs the suite in several configurations, e.g. `mTLS + OAuth2`. */
+  label?: string;
   /** Size of the large generated attachment; default 20 MiB. */
   largeAttachmentBytes?: number;
 }
@@ -139,10 +141,15 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
     }
   };
 
+  /** Asserts the outcome's status, showing the whole outcome (reason, detail) when it differs. */
+  const expectStatus = (outcome: DeliveryOutcome, status: DeliveryOutcome['status']) => {
+    if (outcome.status !== status) throw new Error(`expected ${status}, the adapter returned ${JSON.stringify(outcome)}`);
+  };
+
   const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && a.equals(b);
   const byName = (items: readonly { name: string }[]) => [...items].sort((a, b) => a.name.localeCompare(b.name));
 
-  describe(`adapter conformance: ${definition.name}`, () => {
+  describe(`adapter conformance: ${definition.name}${options.label ? ` (${options.label})` : ''}`, () => {
     beforeAll(async () => {
       scratch = mkdtempSync(path.join(os.tmpdir(), 'conformance-'));
       await counterpart.start();
@@ -175,7 +182,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const sent = request();
         const outcome = await adapter.deliver(sent);
         expectWellFormed(outcome);
-        expect(outcome.status).toBe('delivered');
+        expectStatus(outcome, 'delivered');
         expect(await adapter.check()).toMatchObject({ ok: true });
         await adapter.close();
         await expect(adapter.close()).resolves.toBeUndefined();
@@ -206,7 +213,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const adapter = await connected();
         const outcome = await adapter.deliver(request());
         expectWellFormed(outcome);
-        expect(outcome.status).toBe('delivered');
+        expectStatus(outcome, 'delivered');
       });
 
       it('fail → retryable with a reason code, then delivered once the back office recovers (no reconnect)', async () => {
@@ -215,10 +222,10 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const sent = request();
         const failed = await adapter.deliver(sent);
         expectWellFormed(failed);
-        expect(failed.status).toBe('retryable');
+        expectStatus(failed, 'retryable');
         await counterpart.behave('accept');
         const retried = await adapter.deliver({ ...sent, attempt: 2 });
-        expect(retried.status).toBe('delivered');
+        expectStatus(retried, 'delivered');
         const received = await counterpart.received();
         expect(received.filter((r) => sameBytes(r.payload, sent.payload.body)).length).toBeGreaterThanOrEqual(1);
       });
@@ -228,7 +235,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         await counterpart.behave('reject');
         const outcome = await adapter.deliver(request());
         expectWellFormed(outcome);
-        expect(outcome.status).toBe('rejected');
+        expectStatus(outcome, 'rejected');
       });
 
       it('down → retryable', async () => {
@@ -236,7 +243,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         await counterpart.behave('down');
         const outcome = await adapter.deliver(request());
         expectWellFormed(outcome);
-        expect(outcome.status).toBe('retryable');
+        expectStatus(outcome, 'retryable');
         await counterpart.behave('accept');
       });
     });
@@ -246,9 +253,9 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const adapter = await connected();
         const first = request();
         const other = request();
-        expect((await adapter.deliver(first)).status).toBe('delivered');
-        expect((await adapter.deliver({ ...first, attempt: 2 })).status).toBe('delivered');
-        expect((await adapter.deliver(other)).status).toBe('delivered');
+        expectStatus(await adapter.deliver(first), 'delivered');
+        expectStatus(await adapter.deliver({ ...first, attempt: 2 }), 'delivered');
+        expectStatus(await adapter.deliver(other), 'delivered');
         const received = await counterpart.received();
         const keysOf = (sent: DeliveryRequest) => new Set(received.filter((r) => sameBytes(r.payload, sent.payload.body)).map((r) => r.key));
         const firstKeys = keysOf(first);
@@ -277,7 +284,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const sent = request({ attachments });
         const outcome = await adapter.deliver(sent);
         expectWellFormed(outcome);
-        expect(outcome.status).toBe('delivered');
+        expectStatus(outcome, 'delivered');
         expect(large.opened()).toBeGreaterThanOrEqual(1);
         const received = (await counterpart.received()).filter((r) => sameBytes(r.payload, sent.payload.body));
         expect(received).toHaveLength(1);
@@ -287,7 +294,7 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
       it('a submission without attachments arrives without any', async () => {
         const adapter = await connected();
         const sent = request();
-        expect((await adapter.deliver(sent)).status).toBe('delivered');
+        expectStatus(await adapter.deliver(sent), 'delivered');
         const received = await counterpart.received();
         expect(received).toHaveLength(1);
         expect(received[0]!.attachments).toEqual([]);
