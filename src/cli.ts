@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from './config/load';
+import { findMissingSecrets } from './config/secret';
 import { ConfigError, REASONS } from './errors';
 import { createLogger } from './log';
 import { startRouter } from './main';
@@ -54,10 +55,17 @@ program
 
 program
   .command('check')
-  .description('validate a configuration (schema, references, adapters, mappings, XPath) without starting')
+  .description('validate a configuration (schema, references, adapters, mappings, XPath, secrets) without starting')
   .requiredOption('-c, --config <file>', 'deployment configuration (YAML)')
   .action((options: { config: string }) => {
     const config = loadConfigOrExit(options.config);
+    // Every secret reference must be readable now; a missing one is named by path and reference, never by value.
+    const missing = findMissingSecrets(config.raw.targets, ['targets']);
+    if (missing.length) {
+      console.error(`${options.config}: ${missing.length} secret(s) missing\n  ${missing.map((m) => `${m.path}: ${m.problem}`).join('\n  ')}`);
+      process.exitCode = 3;
+      return;
+    }
     console.log(`${options.config}: OK — ${config.raw.routes.length} routes, ${config.targets.size} targets`);
   });
 
