@@ -10,6 +10,7 @@ import { createLogger } from './log';
 import { startRouter } from './main';
 import { runMappingTests } from './map/mapping-test';
 import { startBackOffice } from './demo/back-office';
+import { scaffoldAdapter } from './scaffold/scaffold';
 
 const program = new Command()
   .name('antragsrouter')
@@ -67,6 +68,18 @@ program
       return;
     }
     console.log(`${options.config}: OK — ${config.raw.routes.length} routes, ${config.targets.size} targets`);
+  });
+
+const adapter = program.command('adapter').description('work with adapters');
+adapter
+  .command('new')
+  .description('scaffold a working adapter with its config schema, a conformance test and a README stub')
+  .argument('<name>', 'adapter name (lower-case letters, digits, "-", "_"), used as targets.<t>.adapter')
+  .option('-d, --dir <directory>', 'adapters directory', 'adapters')
+  .action((name: string, options: { dir: string }) => {
+    const files = scaffoldAdapter(name, options.dir);
+    console.log(`created\n  ${files.map((f) => path.relative(process.cwd(), f)).join('\n  ')}`);
+    console.log(`next: adapt ${path.join(options.dir, name, 'index.ts')}, run npx jest ${path.join(options.dir, name)}, name it in a target (adapter: ${name})`);
   });
 
 const mapping = program.command('mapping').description('work with mappings');
