@@ -34,6 +34,17 @@ const configSchema = z.strictObject({
   referenceHeader: z.string().optional(),
   /** JSON field of the response with the reference; a dotted path (`vorgang.aktenzeichen`) reaches into objects. */
   referenceField: z.string().optional(),
+  /**
+   * For answers that are not JSON (XML, text): a regular expression whose first capture group is the
+   * reference, e.g. `<aktenzeichen>([^<]+)</aktenzeichen>`.
+   */
+  referencePattern: z.string().min(1).refine((pattern) => {
+    try {
+      return new RegExp(pattern) instanceof RegExp;
+    } catch {
+      return false;
+    }
+  }, 'a valid regular expression').optional(),
   auth: authSchema.optional(),
   tls: tlsSchema.optional(),
   ...bodySchema,
@@ -80,6 +91,7 @@ export default defineAdapter<HttpAdapterConfig>({
     let client: AxiosInstance;
     let auth: Authenticator;
     let agents: { http: http.Agent; https: https.Agent } | undefined;
+    const referencePattern = config.referencePattern ? new RegExp(config.referencePattern) : undefined;
 
     async function send(request: DeliveryRequest, authorization: string | undefined): Promise<AxiosResponse> {
       const body = await buildBody(request, config);
@@ -106,7 +118,8 @@ export default defineAdapter<HttpAdapterConfig>({
       if (matches(config.deliveredOn, status)) {
         const fromHeader = config.referenceHeader ? response.headers[config.referenceHeader.toLowerCase()] : undefined;
         const fromBody = config.referenceField ? fieldAt(response.data, config.referenceField) : undefined;
-        const reference = [fromHeader, fromBody].find((v) => typeof v === 'string' || typeof v === 'number');
+        const fromText = referencePattern && typeof response.data === 'string' ? referencePattern.exec(response.data)?.[1]?.trim() : undefined;
+        const reference = [fromHeader, fromBody, fromText].find((v) => (typeof v === 'string' && v !== '') || typeof v === 'number');
         return { status: 'delivered', reference: reference === undefined ? undefined : String(reference), detail: `HTTP ${status}` };
       }
       if (matches(config.retryOn, status)) {
