@@ -27,7 +27,8 @@
 //                    submission's key differs (ReceivedDelivery.key: the Idempotency-Key header, a file
 //                    name, a message id, ...: whatever the back office would use to spot a repeat)
 //   attachments      a file, a small binary and a generated 20 MiB stream arrive with the same names,
-//                    sizes and SHA-256 (computed by the counterpart while receiving); no attachments → none
+//                    sizes and SHA-256 (computed by the counterpart while receiving); no attachments → none;
+//                    an attachment whose open() fails → retryable, and the back office has no delivery
 //   check            ok while the back office is up, not ok (and no throw) while it is down, ok again after
 //   logs             no payload content and no secret value in any log line the adapter wrote
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -289,6 +290,21 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const received = (await counterpart.received()).filter((r) => sameBytes(r.payload, sent.payload.body));
         expect(received).toHaveLength(1);
         expect(byName(received[0]!.attachments)).toEqual(byName(attachments.map(({ name, size, sha256 }) => ({ name, size, sha256 }))));
+      });
+
+      it('an attachment that cannot be opened: retryable (or a throw), and nothing arrives as a complete delivery', async () => {
+        const broken: DeliveryAttachment = {
+          ...bufferAttachment('a2', 'fehlt.pdf', 'application/pdf', Buffer.from('%PDF')),
+          open: () => Promise.reject(Object.assign(new Error('attachment store unreachable'), { code: 'ECONNREFUSED' })),
+        };
+        const adapter = await connected();
+        const sent = request({ attachments: [bufferAttachment('a1', 'ok.txt', 'text/plain', Buffer.from('ok')), broken] });
+        const outcome = await adapter.deliver(sent).catch(() => undefined);
+        if (outcome) {
+          expectWellFormed(outcome);
+          expectStatus(outcome, 'retryable');
+        }
+        expect((await counterpart.received()).filter((r) => sameBytes(r.payload, sent.payload.body))).toEqual([]);
       });
 
       it('a submission without attachments arrives without any', async () => {
