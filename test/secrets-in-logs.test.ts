@@ -7,7 +7,7 @@ import path from 'node:path';
 import { HttpBackOffice } from '../src/testkit/http-back-office';
 import type { RunningRouter } from '../src/main';
 import { createPki } from '../adapters/http/test-pki';
-import { TokenServer } from '../adapters/http/token-server';
+import { TokenServer } from '../adapters/http/test-token-server';
 import { captureLog, cityConfig, eventually, FIXTURES, getStatus, post, startTestRouter, tempDir, variant } from './support/harness';
 
 const CLIENT_SECRET = 'oauth-Client-Secret-31415';

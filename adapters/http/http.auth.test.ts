@@ -10,7 +10,7 @@ import { SecretMissingError } from '../../src/config/secret';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import { OAuth2TokenSource } from './auth';
 import httpAdapter from './index';
-import { TokenServer } from './token-server';
+import { TokenServer } from './test-token-server';
 
 const PASSWORD = 'Pa55-wört:mit:Doppelpunkt';
 const BEARER = 'bearer-7f3e9a1c';

@@ -5,7 +5,7 @@ import { describeAdapterConformance } from '../../src/testkit/conformance';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import httpAdapter from './index';
 import { createPki } from './test-pki';
-import { TokenServer } from './token-server';
+import { TokenServer } from './test-token-server';
 
 const BEARER = 'bearer-Geheimnis-0815';
 process.env.CONFORMANCE_BEARER = BEARER;
