@@ -35,7 +35,6 @@ export const REASONS = {
   'oauth-token-failed': { status: 0, title: 'No OAuth2 access token: the token endpoint refused or was unreachable' },
   'attachments-not-supported': { status: 0, title: 'The target is configured for a body that cannot carry the submission\'s attachments' },
   'attachment-unavailable': { status: 0, title: 'An attachment could not be opened from its store' },
-  'secret-missing': { status: 0, title: 'A secret reference (environment variable or file) could not be read' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   'max-attempts-exceeded': { status: 0, title: 'Retryable failures exhausted the attempt limit' },
   // Service

@@ -10,7 +10,6 @@ import http from 'node:http';
 import type https from 'node:https';
 import { z } from 'zod';
 import { defineAdapter, type DeliveryOutcome, type DeliveryRequest } from '../../src/deliver/adapter';
-import { SecretMissingError } from '../../src/config/secret';
 import { authSchema, createAuthenticator, TokenError, type Authenticator } from './auth';
 import { AttachmentsNotSupported, AttachmentUnavailable, bodySchema, buildBody } from './body';
 import { createTlsAgent, tlsSchema } from './tls';
@@ -162,7 +161,6 @@ export default defineAdapter<HttpAdapterConfig>({
           if (error instanceof TokenError) return { status: 'retryable', reason: 'oauth-token-failed', detail: error.detail };
           if (error instanceof AttachmentsNotSupported) return { status: 'rejected', reason: 'attachments-not-supported', detail: error.message };
           if (error instanceof AttachmentUnavailable) return { status: 'retryable', reason: 'attachment-unavailable', detail: error.message };
-          if (error instanceof SecretMissingError) return { status: 'retryable', reason: 'secret-missing', detail: error.message };
           return classifyError(error, config.timeoutMs);
         }
       },
