@@ -9,6 +9,8 @@ import { readSecret, secretRefSchema } from '../../src/config/secret';
 export const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('basic'), username: z.string().min(1), password: secretRefSchema }),
   z.strictObject({ type: z.literal('bearer'), token: secretRefSchema }),
+  /** An API key in a header of the back office's choosing, e.g. `X-API-Key`. */
+  z.strictObject({ type: z.literal('header'), name: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), value: secretRefSchema }),
   z.strictObject({
     type: z.literal('oauth2'),
     /** Token endpoint (client credentials grant). Reached with the target's TLS settings. */
@@ -100,8 +102,10 @@ export class OAuth2TokenSource {
   }
 }
 
-/** Gives the Authorization header for each request; `refused` is called after a 401 and says whether a retry may help. */
+/** Gives the credential header for each request; `refused` is called after a 401 and says whether a retry may help. */
 export interface Authenticator {
+  /** Header name carrying the credential (`Authorization` unless an API key header is configured). */
+  readonly name: string;
   header(): Promise<string | undefined>;
   refused(header: string | undefined): boolean;
   /** The OAuth2 token source, if any (tests count its requests). */
@@ -110,17 +114,14 @@ export interface Authenticator {
 
 /** Reads the configured credentials now (at connect; a missing secret throws SecretMissingError). */
 export function createAuthenticator(config: AuthConfig | undefined, client: AxiosInstance): Authenticator {
-  if (!config) return { header: async () => undefined, refused: () => false };
-  if (config.type === 'basic') {
-    const header = basicCredentials(config.username, readSecret(config.password));
-    return { header: async () => header, refused: () => false };
-  }
-  if (config.type === 'bearer') {
-    const header = `Bearer ${readSecret(config.token)}`;
-    return { header: async () => header, refused: () => false };
-  }
+  const fixed = (name: string, value: string | undefined): Authenticator => ({ name, header: async () => value, refused: () => false });
+  if (!config) return fixed('Authorization', undefined);
+  if (config.type === 'basic') return fixed('Authorization', basicCredentials(config.username, readSecret(config.password)));
+  if (config.type === 'bearer') return fixed('Authorization', `Bearer ${readSecret(config.token)}`);
+  if (config.type === 'header') return fixed(config.name, readSecret(config.value));
   const source = new OAuth2TokenSource(config, readSecret(config.clientSecret), client);
   return {
+    name: 'Authorization',
     oauth2: source,
     header: async () => `Bearer ${await source.token()}`,
     refused: (header) => {

@@ -91,12 +91,34 @@ describe('bearer', () => {
   });
 });
 
+describe('API key header', () => {
+  const backOffice = new HttpBackOffice({ authorize: (r) => r.headers['x-api-key'] === BEARER && r.headers.authorization === undefined });
+  beforeAll(() => backOffice.start());
+  afterAll(() => backOffice.stop());
+
+  it('sends the key from a secret reference in the named header, and no Authorization', async () => {
+    const adapter = await adapterFor({ url: backOffice.url, auth: { type: 'header', name: 'X-API-Key', value: { env: 'AUTH_TEST_BEARER' } } });
+    expect(await adapter.deliver(request())).toMatchObject({ status: 'delivered' });
+    expect(backOffice.unauthorized).toBe(0);
+  });
+});
+
 describe('secrets in configuration', () => {
   it('an inline string is refused by the schema: credentials must be secret references', () => {
     const parsed = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/', auth: { type: 'bearer', token: 'inline-token' } });
     expect(parsed.success).toBe(false);
     const basic = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/', auth: { type: 'basic', username: 'u', password: 'inline' } });
     expect(basic.success).toBe(false);
+    const key = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/', auth: { type: 'header', name: 'X-API-Key', value: 'inline' } });
+    expect(key.success).toBe(false);
+  });
+
+  it('credential headers under headers are refused (they would be inline secrets)', () => {
+    for (const name of ['Authorization', 'proxy-authorization', 'Cookie', 'X-API-Key']) {
+      const parsed = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/', headers: { [name]: 'Bearer abc' } });
+      expect(parsed.error?.issues[0]?.message).toBe('credentials do not belong in headers: use auth (basic, bearer, header or oauth2) with a secret reference');
+    }
+    expect(httpAdapter.configSchema.safeParse({ url: 'https://bo.example/', headers: { 'X-Mandant': '09162000' } }).success).toBe(true);
   });
 
   it('a missing secret fails connect, naming the variable and not any value', async () => {

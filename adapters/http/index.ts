@@ -14,6 +14,9 @@ import { authSchema, createAuthenticator, TokenError, type Authenticator } from 
 import { AttachmentsNotSupported, AttachmentUnavailable, bodySchema, buildBody } from './body';
 import { createTlsAgent, tlsSchema } from './tls';
 
+/** Headers that carry credentials; refused under `headers`, where a value would be an inline secret. */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key)$/i;
+
 /** A status code (`404`) or class (`4xx`). */
 const statusPattern = z.string().regex(/^[1-5]([0-9]{2}|xx)$/, 'a status code like 503 or a class like 5xx');
 
@@ -23,7 +26,10 @@ const configSchema = z.strictObject({
   /** Milliseconds before an attempt counts as timed out (retryable). */
   timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
   /** Extra request headers. Not for credentials: those go under `auth`, as secret references. */
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: z.record(z.string(), z.string()).default({}).refine(
+    (headers) => !Object.keys(headers).some((name) => CREDENTIAL_HEADER.test(name)),
+    'credentials do not belong in headers: use auth (basic, bearer, header or oauth2) with a secret reference',
+  ),
   idempotencyHeader: z.string().default('Idempotency-Key'),
   /** Statuses that count as delivered; default 2xx. */
   deliveredOn: z.array(statusPattern).default(['2xx']),
@@ -102,7 +108,7 @@ export default defineAdapter<HttpAdapterConfig>({
           headers: {
             ...config.headers,
             ...body.headers,
-            ...(authorization ? { Authorization: authorization } : {}),
+            ...(authorization ? { [auth.name]: authorization } : {}),
             [config.idempotencyHeader]: request.idempotencyKey,
             'X-Submission-Id': request.submissionId,
           },
