@@ -65,3 +65,23 @@ it('passes with every secret present, without printing any', () => {
   expect(result.stdout).toMatch(/OK — 1 routes, 2 targets/);
   expect(result.stdout + result.stderr).not.toMatch(/Vorhandenes|cs-1234567|pp-7654321/);
 });
+
+it('start with a missing secret fails at once, naming the target and the variable', () => {
+  const file = path.join(dir, 'start.yaml');
+  writeFileSync(file, `
+mappingsDir: ${path.join(REPO, 'mappings')}
+store: { path: ${path.join(dir, 'store.db')} }
+server: { port: 0 }
+targets:
+  boa:
+    adapter: http
+    mapping: xml-passthrough
+    config: { url: "http://127.0.0.1:9/in", auth: { type: bearer, token: { env: CHECK_START_TOKEN } } }
+routes:
+  - { name: all, deliver: [boa] }
+`);
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('CHECK_') && key !== 'AMQP_URL' && key !== 'DATABASE_URL'));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli.ts'), 'start', '--config', file], { cwd: REPO, env: clean, encoding: 'utf8', timeout: 30_000 });
+  expect(result.status).toBe(1);
+  expect(result.stderr).toContain('target boa: secret environment variable CHECK_START_TOKEN is not set');
+});
