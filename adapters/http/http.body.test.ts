@@ -88,6 +88,39 @@ describe('on the wire', () => {
   });
 });
 
+it('streams: while the back office reads slowly, the adapter does not read a 20 MiB attachment ahead', async () => {
+  const big = generatedAttachment('a1', 'plan.tif', 20 * 1024 * 1024);
+  let received = 0;
+  let paused: (() => void) | undefined;
+  const server = http.createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= 1024 * 1024 && !paused) {
+        req.pause();
+        paused = () => req.resume();
+      }
+    });
+    req.on('end', () => res.writeHead(201).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const adapter = await adapterFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const outcome = adapter.deliver(request([big]));
+    const deadline = Date.now() + 5000;
+    while (!paused && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Read ahead is bounded by socket and stream buffers (a few MiB), far below the attachment's size.
+    expect(big.produced()).toBeLessThan(8 * 1024 * 1024);
+    paused!();
+    expect(await outcome).toMatchObject({ status: 'delivered' });
+    expect(big.produced()).toBe(big.size);
+    expect(received).toBeGreaterThan(big.size);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
 describe('modes', () => {
   const backOffice = new HttpBackOffice();
   beforeAll(() => backOffice.start());

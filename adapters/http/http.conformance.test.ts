@@ -50,6 +50,7 @@ describeAdapterConformance({
     behave: (mode) => mutual.behave(mode),
     received: () => mutual.received(),
     reset: () => mutual.reset(),
+    holdAfter: (bytes) => mutual.holdAfter(bytes),
     secrets: mutual.secrets,
   },
 });

@@ -23,12 +23,14 @@ const CHUNK = 64 * 1024;
  * An attachment of `size` pseudo-random bytes, generated on each open() in 64 KiB chunks (a random block
  * with the chunk number stamped in, so no two chunks are alike). Its hash is computed once, streaming.
  */
-export function generatedAttachment(id: string, name: string, size: number, mediaType = 'application/octet-stream'): DeliveryAttachment & { opened: () => number } {
+export function generatedAttachment(id: string, name: string, size: number, mediaType = 'application/octet-stream'): DeliveryAttachment & { opened: () => number; produced: () => number } {
   const block = randomBytes(CHUNK);
-  function* chunks(): Generator<Buffer> {
+  let produced = 0;
+  function* chunks(count = false): Generator<Buffer> {
     for (let offset = 0, n = 0; offset < size; offset += CHUNK, n += 1) {
       const chunk = Buffer.from(block.subarray(0, Math.min(CHUNK, size - offset)));
       if (chunk.length >= 8) chunk.writeBigUInt64BE(BigInt(n), 0);
+      if (count) produced += chunk.length;
       yield chunk;
     }
   }
@@ -43,8 +45,10 @@ export function generatedAttachment(id: string, name: string, size: number, medi
     sha256: hash.digest('hex'),
     open: async () => {
       opened += 1;
-      return Readable.from(chunks(), { objectMode: false });
+      return Readable.from(chunks(true), { objectMode: false });
     },
     opened: () => opened,
+    /** Bytes handed out by all streams so far: shows whether a consumer reads ahead of what it sends. */
+    produced: () => produced,
   };
 }

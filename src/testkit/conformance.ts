@@ -28,7 +28,9 @@
 //                    name, a message id, ...: whatever the back office would use to spot a repeat)
 //   attachments      a file, a small binary and a generated 20 MiB stream arrive with the same names,
 //                    sizes and SHA-256 (computed by the counterpart while receiving); no attachments → none;
-//                    an attachment whose open() fails → retryable, and the back office has no delivery
+//                    an attachment whose open() fails → retryable, and the back office has no delivery;
+//                    with the optional counterpart.holdAfter: no read-ahead of the large attachment while
+//                    the back office holds (proves streaming rather than buffering)
 //   check            ok while the back office is up, not ok (and no throw) while it is down, ok again after
 //   logs             no payload content and no secret value in any log line the adapter wrote
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,6 +75,11 @@ export interface ConformanceCounterpart {
   canReject?: boolean;
   /** Credential values (passwords, tokens) that must not appear in any log line. */
   secrets?: readonly string[];
+  /**
+   * Optional, for the read-ahead test: stop reading the next delivery after about `bytes` until release();
+   * `reached` resolves once it holds. Without it that test is skipped (e.g. for a directory).
+   */
+  holdAfter?(bytes: number): Promise<{ reached: Promise<void>; release: () => void }>;
 }
 
 export interface ConformanceOptions {
@@ -290,6 +297,28 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const received = (await counterpart.received()).filter((r) => sameBytes(r.payload, sent.payload.body));
         expect(received).toHaveLength(1);
         expect(byName(received[0]!.attachments)).toEqual(byName(attachments.map(({ name, size, sha256 }) => ({ name, size, sha256 }))));
+      });
+
+      (counterpart.holdAfter ? it : it.skip)('streams: while the back office holds, the adapter does not read the large attachment ahead', async () => {
+        const size = options.largeAttachmentBytes ?? 20 * 1024 * 1024;
+        const large = generatedAttachment('a1', 'scan.tif', size, 'image/tiff');
+        const adapter = await connected();
+        const hold = await counterpart.holdAfter!(1024 * 1024);
+        const outcome = adapter.deliver(request({ attachments: [large] }));
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([hold.reached, new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('the back office never received 1 MiB')), 15_000);
+          })]);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          // What the adapter may read ahead is bounded by socket and stream buffers, not by the attachment.
+          expect(large.produced()).toBeLessThan(Math.min(size / 2, 8 * 1024 * 1024));
+        } finally {
+          clearTimeout(timer);
+          hold.release();
+        }
+        expectStatus(await outcome, 'delivered');
+        expect(large.produced()).toBe(size);
       });
 
       it('an attachment that cannot be opened: retryable (or a throw), and nothing arrives as a complete delivery', async () => {

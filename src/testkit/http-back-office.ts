@@ -39,6 +39,7 @@ export class HttpBackOffice implements ConformanceCounterpart {
   /** Requests refused with 401 by `authorize`. */
   unauthorized = 0;
   readonly secrets: readonly string[];
+  private hold?: { limit: number; reached: () => void; waiting: (() => void)[]; released: boolean };
   private server?: http.Server;
   private port = 0;
   private fileNumber = 0;
@@ -79,6 +80,37 @@ export class HttpBackOffice implements ConformanceCounterpart {
     if (mode === 'down') await this.stop();
     else if (!this.server) await this.start();
     this.mode = mode;
+  }
+
+  /** Stops reading the next request body after `bytes` until release() (see ConformanceCounterpart.holdAfter). */
+  async holdAfter(bytes: number): Promise<{ reached: Promise<void>; release: () => void }> {
+    let reached!: () => void;
+    const promise = new Promise<void>((resolve) => (reached = resolve));
+    const hold = { limit: bytes, reached, waiting: [] as (() => void)[], released: false };
+    this.hold = hold;
+    return {
+      reached: promise,
+      release: () => {
+        hold.released = true;
+        if (this.hold === hold) this.hold = undefined;
+        hold.waiting.splice(0).forEach((resume) => resume());
+      },
+    };
+  }
+
+  /** Feeds the request body to `onChunk`, pausing at the hold limit if one is set. */
+  private feed(request: http.IncomingMessage, onChunk: (chunk: Buffer) => void): void {
+    const hold = this.hold;
+    let read = 0;
+    request.on('data', (chunk: Buffer) => {
+      onChunk(chunk);
+      read += chunk.length;
+      if (hold && !hold.released && read >= hold.limit && !hold.waiting.length) {
+        request.pause();
+        hold.waiting.push(() => request.resume());
+        hold.reached();
+      }
+    });
   }
 
   async received(): Promise<ReceivedDelivery[]> {
@@ -133,7 +165,7 @@ export class HttpBackOffice implements ConformanceCounterpart {
     if (!/^multipart\/form-data/i.test(request.headers['content-type'] ?? '')) {
       return new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
-        request.on('data', (chunk: Buffer) => chunks.push(chunk));
+        this.feed(request, (chunk) => chunks.push(chunk));
         request.on('end', () => resolve({ payload: Buffer.concat(chunks), attachments: [] }));
         request.on('error', reject);
       });
@@ -167,7 +199,9 @@ export class HttpBackOffice implements ConformanceCounterpart {
       });
       parser.on('error', reject);
       parser.on('close', () => Promise.all(parts).then(() => resolve({ payload, attachments }), reject));
-      request.pipe(parser);
+      this.feed(request, (chunk) => parser.write(chunk));
+      request.on('end', () => parser.end());
+      request.on('error', reject);
     });
   }
 }
