@@ -29,8 +29,8 @@
 //   attachments      a file, a small binary and a generated 20 MiB stream arrive with the same names,
 //                    sizes and SHA-256 (computed by the counterpart while receiving); no attachments → none;
 //                    an attachment whose open() fails → retryable, and the back office has no delivery;
-//                    with the optional counterpart.holdAfter: no read-ahead of the large attachment while
-//                    the back office holds (proves streaming rather than buffering)
+//                    with the optional counterpart.holdAfter: while the back office holds after 256 KiB,
+//                    the adapter has read less than half of the large attachment (streaming, not buffering)
 //   check            ok while the back office is up, not ok (and no throw) while it is down, ok again after
 //   logs             no payload content and no secret value in any log line the adapter wrote
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -303,16 +303,17 @@ export function describeAdapterConformance(options: ConformanceOptions): void {
         const size = options.largeAttachmentBytes ?? 20 * 1024 * 1024;
         const large = generatedAttachment('a1', 'scan.tif', size, 'image/tiff');
         const adapter = await connected();
-        const hold = await counterpart.holdAfter!(1024 * 1024);
+        const hold = await counterpart.holdAfter!(256 * 1024);
         const outcome = adapter.deliver(request({ attachments: [large] }));
         let timer: NodeJS.Timeout | undefined;
         try {
           await Promise.race([hold.reached, new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('the back office never received 1 MiB')), 15_000);
+            timer = setTimeout(() => reject(new Error('the back office never received 256 KiB')), 15_000);
           })]);
           await new Promise((resolve) => setTimeout(resolve, 500));
-          // What the adapter may read ahead is bounded by socket and stream buffers, not by the attachment.
-          expect(large.produced()).toBeLessThan(Math.min(size / 2, 8 * 1024 * 1024));
+          // What the adapter may read ahead is bounded by socket and stream buffers (a few MiB on loopback, as
+          // kernels tune them), not by the attachment; a buffering adapter has read all of it.
+          expect(large.produced()).toBeLessThan(size / 2);
         } finally {
           clearTimeout(timer);
           hold.release();
