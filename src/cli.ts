@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from './config/load';
+import { findMissingSecrets } from './config/secret';
 import { ConfigError, REASONS } from './errors';
 import { createLogger } from './log';
 import { startRouter } from './main';
@@ -14,6 +15,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { adminCall, connectionFrom, listAll, type AdminConnection } from './admin/admin-client';
 import { newToken, tokenHash } from './auth/auth';
 import type { SubmissionListItem } from './store/store';
+import { scaffoldAdapter } from './scaffold/scaffold';
 
 const program = new Command()
   .name('antragsrouter')
@@ -59,7 +61,7 @@ program
 
 program
   .command('check')
-  .description('validate a configuration (schema, references, adapters, mappings, XPath) without starting')
+  .description('validate a configuration (schema, references, adapters, mappings, XPath, secrets) without starting')
   .requiredOption('-c, --config <file>', 'deployment configuration (YAML)')
   .action(async (options: { config: string }) => {
     const config = loadConfigOrExit(options.config);
@@ -72,7 +74,26 @@ program
         process.exit(2);
       }
     }
+    // Every secret reference must be readable now; a missing one is named by path and reference, never by value.
+    const missing = findMissingSecrets(config.raw);
+    if (missing.length) {
+      console.error(`${options.config}: ${missing.length} secret(s) missing\n  ${missing.map((m) => `${m.path}: ${m.problem}`).join('\n  ')}`);
+      process.exitCode = 3;
+      return;
+    }
     console.log(`${options.config}: OK — ${config.raw.routes.length} routes, ${config.targets.size} targets, ${config.raw.validation.schemas.length} schema sets`);
+  });
+
+const adapter = program.command('adapter').description('work with adapters');
+adapter
+  .command('new')
+  .description('scaffold a working adapter with its config schema, a conformance test and a README stub')
+  .argument('<name>', 'adapter name (lower-case letters, digits, "-", "_"), used as targets.<t>.adapter')
+  .option('-d, --dir <directory>', 'adapters directory', 'adapters')
+  .action((name: string, options: { dir: string }) => {
+    const files = scaffoldAdapter(name, options.dir);
+    console.log(`created\n  ${files.map((f) => path.relative(process.cwd(), f)).join('\n  ')}`);
+    console.log(`next: adapt ${path.join(options.dir, name, 'index.ts')}, run npx jest ${path.join(options.dir, name)}, name it in a target (adapter: ${name})`);
   });
 
 const mapping = program.command('mapping').description('work with mappings');

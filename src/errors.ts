@@ -46,6 +46,10 @@ export const REASONS = {
   'file-write-failed': { status: 0, title: 'Writing the file failed' },
   'xdomea-package-failed': { status: 0, title: 'The xdomea package could not be built (an attachment could not be read or did not match its size and hash)' },
   'xdomea-package-too-large': { status: 0, title: 'The xdomea package exceeds the configured maxPackageSize' },
+  'tls-failed': { status: 0, title: 'TLS handshake or certificate verification with the back office failed' },
+  'oauth-token-failed': { status: 0, title: 'No OAuth2 access token: the token endpoint refused or was unreachable' },
+  'attachments-not-supported': { status: 0, title: 'The target is configured for a body that cannot carry the submission\'s attachments' },
+  'attachment-unavailable': { status: 0, title: 'An attachment could not be opened from its store' },
   'adapter-error': { status: 0, title: 'Adapter failed without classifying the error' },
   // Delivery: email, sftp and amqp adapters
   'attachment-read-failed': { status: 0, title: 'Reading an attachment\'s bytes failed during the delivery' },

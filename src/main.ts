@@ -106,7 +106,10 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     if (config.raw.validation.schemas.length) validator = await SchemaValidator.start(config.raw.validation, log);
     for (const plan of config.targets.values()) {
       const adapter = plan.adapter.create(plan.adapterConfig, { target: plan.name, log: log.child({ target: plan.name }) });
-      await adapter.connect();
+      // A missing secret or unreadable certificate fails start-up, named by target and reference.
+      await adapter.connect().catch((error: unknown) => {
+        throw new Error(`target ${plan.name}: ${(error as Error).message}`, { cause: error });
+      });
       adapters.set(plan.name, adapter);
     }
   } catch (error) {

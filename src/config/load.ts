@@ -87,7 +87,8 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
     }
   };
 
-  const adapters = attempt('adaptersDir', () => loadAdapters(Object.values(raw.targets).map((t) => t.adapter), raw.adaptersDir)) ?? new Map();
+  const adapterSources = Object.values(raw.targets).map((t) => ({ name: t.adapter, package: t.package }));
+  const adapters = attempt('adapters', () => loadAdapters(adapterSources, raw.adaptersDir, path.dirname(path.resolve(source)))) ?? new Map();
   const mappings = new Map<string, Mapping | undefined>();
   const targets = new Map<string, TargetPlan>();
   for (const [name, target] of Object.entries(raw.targets)) {

@@ -58,8 +58,10 @@ export const routeSchema = z.strictObject({
 });
 
 export const targetSchema = z.strictObject({
-  /** Adapter name: `http`, `file` or one loaded from `adapters/`. */
+  /** Adapter name: `http`, `file`, one loaded from `adapters/`, or one from `package`. */
   adapter: name,
+  /** npm package that exports the adapter (e.g. `@city/antragsrouter-adapter-dms`), installed beside the configuration or in the working directory. */
+  package: z.string().regex(/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/, 'an npm package name').optional(),
   /** Mapping name (file `mappings/<name>.yaml`). */
   mapping: name,
   /** Deliveries this target takes at once; default from the adapter. */
