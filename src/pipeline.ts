@@ -13,6 +13,7 @@ import { MappingError } from './map/mapping';
 import { InputError } from './errors';
 import type { Metrics } from './metrics';
 import type { Callbacks } from './callbacks/callbacks';
+import { childSpan, formatTraceparent, parseTraceparent } from './trace';
 import { authorizeSubmission, type Client } from './auth/auth';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
@@ -34,6 +35,8 @@ export interface ReceiveOptions {
   idempotencyKey?: string;
   /** The authenticated caller; its tenants and services are enforced. */
   client?: Client;
+  /** The sender's W3C `traceparent`, continued through the queues to the adapters. */
+  traceparent?: string;
 }
 
 export interface PipelineDependencies {
@@ -115,7 +118,7 @@ export class Pipeline {
     }
   }
 
-  private async accept(body: Buffer, source: string, { idempotencyKey, client }: ReceiveOptions): Promise<ReceiveResult> {
+  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent }: ReceiveOptions): Promise<ReceiveResult> {
     const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
     if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
@@ -123,9 +126,10 @@ export class Pipeline {
     const transportHealth = this.deps.transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
     const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source, client: client?.name });
-    const log = this.deps.log.child({ submissionId: submission.id });
+    const trace = childSpan(parseTraceparent(traceparent));
+    const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
     if (created || submission.state === 'received') {
-      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id } });
+      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
     }
     log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
     return { submissionId: submission.id, status: submission.state, duplicate: !created };
@@ -196,7 +200,8 @@ export class Pipeline {
   async route(message: ReceivedMessage): Promise<Disposition> {
     const { store, transport, config } = this.deps;
     const submissionId = message.body.submissionId!;
-    const log = this.deps.log.child({ submissionId });
+    const trace = childSpan(parseTraceparent(message.body.traceparent));
+    const log = this.deps.log.child({ submissionId, traceId: trace.traceId });
     const status = await store.get(submissionId);
     if (!status) {
       log.warn({ event: 'route' }, 'routing message for an unknown submission dropped');
@@ -216,7 +221,7 @@ export class Pipeline {
       }
     }
     for (const delivery of await store.deliveries(submissionId)) {
-      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId } });
+      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId, traceparent: formatTraceparent(trace) } });
     }
     return { kind: 'ack' };
   }
@@ -226,7 +231,8 @@ export class Pipeline {
     const { store } = this.deps;
     const submissionId = message.body.submissionId!;
     const target = plan.name;
-    const log = this.deps.log.child({ submissionId, target });
+    const trace = childSpan(parseTraceparent(message.body.traceparent));
+    const log = this.deps.log.child({ submissionId, target, traceId: trace.traceId });
     const claim = await this.claimWithinLimits(plan, submissionId);
     if (claim.kind === 'done') {
       // Finished before — perhaps by a process that died before it queued the status callback: queue it
@@ -253,7 +259,7 @@ export class Pipeline {
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
     const start = process.hrtime.bigint();
-    const outcome = await this.attempt(plan, submissionId, status.facts, attempt, log);
+    const outcome = await this.attempt(plan, submissionId, status.facts, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);
     this.countAttempt(status, target, outcome, recorded, secondsSince(start));
@@ -293,7 +299,7 @@ export class Pipeline {
   }
 
   /** Maps and delivers once. Never throws: every failure becomes an outcome. */
-  private async attempt(plan: TargetPlan, submissionId: string, facts: Facts, attempt: number, log: Logger): Promise<DeliveryOutcome> {
+  private async attempt(plan: TargetPlan, submissionId: string, facts: Facts, attempt: number, log: Logger, traceparent: string): Promise<DeliveryOutcome> {
     const adapter = this.deps.adapters.get(plan.name)!;
     let payload: Payload;
     try {
@@ -305,7 +311,7 @@ export class Pipeline {
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log });
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log, traceparent });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };

@@ -145,6 +145,7 @@ export default defineAdapter<AmqpAdapterConfig>({
         submissionId: request.submissionId,
         messageType: values.messageType ?? '',
         target: request.target,
+        ...(request.traceparent ? { traceparent: request.traceparent } : {}),
       };
       const listed: Array<{ messageId: string; id: string; name: string; size: number; sha256: string; mediaType: string }> = [];
       for (const attachment of request.attachments) {

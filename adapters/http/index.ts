@@ -111,6 +111,7 @@ export default defineAdapter<HttpAdapterConfig>({
             ...(authorization ? { [auth.name]: authorization } : {}),
             [config.idempotencyHeader]: request.idempotencyKey,
             'X-Submission-Id': request.submissionId,
+            ...(request.traceparent ? { traceparent: request.traceparent } : {}),
           },
         });
       } finally {

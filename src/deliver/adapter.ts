@@ -58,6 +58,11 @@ export interface DeliveryRequest {
   attachments: readonly DeliveryAttachment[];
   /** Routing facts (ids, types, keys; never personal content). */
   facts: Readonly<Record<string, string | boolean | undefined>>;
+  /**
+   * W3C `traceparent` of this attempt (the submission's trace, continued from the sender's if it sent
+   * one). Pass it on where the protocol allows (HTTP header, AMQP header) so the back office's traces join.
+   */
+  traceparent?: string;
   /** Logger bound to submissionId and target. Log ids, sizes, status codes; never payload content. */
   log: Logger;
 }

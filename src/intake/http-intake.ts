@@ -27,7 +27,7 @@ export function submissionIntake(pipeline: Pipeline, options: { maxBodySize: num
     async (req: Request, res: Response) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       try {
-        const result = await pipeline.receive(body, 'http', { idempotencyKey: req.get('idempotency-key'), client: req.client });
+        const result = await pipeline.receive(body, 'http', { idempotencyKey: req.get('idempotency-key'), client: req.client, traceparent: req.get('traceparent') });
         res.status(202).location(`/api/v1/submissions/${result.submissionId}`).json(result);
       } catch (error) {
         if (error instanceof InputError) {
