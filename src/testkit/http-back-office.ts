@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
+import { createHold, pauseAtHold, type Hold } from './hold';
 import type { ConformanceCounterpart, CounterpartMode, ReceivedAttachment, ReceivedDelivery } from './conformance';
 
 export interface ReceivedRequest extends ReceivedDelivery {
@@ -39,7 +40,7 @@ export class HttpBackOffice implements ConformanceCounterpart {
   /** Requests refused with 401 by `authorize`. */
   unauthorized = 0;
   readonly secrets: readonly string[];
-  private hold?: { limit: number; reached: () => void; waiting: (() => void)[]; released: boolean };
+  private hold?: Hold;
   private server?: http.Server;
   private port = 0;
   private fileNumber = 0;
@@ -84,33 +85,17 @@ export class HttpBackOffice implements ConformanceCounterpart {
 
   /** Stops reading the next request body after `bytes` until release() (see ConformanceCounterpart.holdAfter). */
   async holdAfter(bytes: number): Promise<{ reached: Promise<void>; release: () => void }> {
-    let reached!: () => void;
-    const promise = new Promise<void>((resolve) => (reached = resolve));
-    const hold = { limit: bytes, reached, waiting: [] as (() => void)[], released: false };
+    const { hold, handle } = createHold(bytes, (released) => {
+      if (this.hold === released) this.hold = undefined;
+    });
     this.hold = hold;
-    return {
-      reached: promise,
-      release: () => {
-        hold.released = true;
-        if (this.hold === hold) this.hold = undefined;
-        hold.waiting.splice(0).forEach((resume) => resume());
-      },
-    };
+    return handle;
   }
 
   /** Feeds the request body to `onChunk`, pausing at the hold limit if one is set. */
   private feed(request: http.IncomingMessage, onChunk: (chunk: Buffer) => void): void {
-    const hold = this.hold;
-    let read = 0;
-    request.on('data', (chunk: Buffer) => {
-      onChunk(chunk);
-      read += chunk.length;
-      if (hold && !hold.released && read >= hold.limit && !hold.waiting.length) {
-        request.pause();
-        hold.waiting.push(() => request.resume());
-        hold.reached();
-      }
-    });
+    request.on('data', onChunk);
+    pauseAtHold(this.hold, request);
   }
 
   async received(): Promise<ReceivedDelivery[]> {
