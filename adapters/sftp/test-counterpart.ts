@@ -2,7 +2,7 @@
 // loopback, started as a child process with a generated host key, an authorized client key and a temp
 // directory as the drop folder. Kept apart from the test so that a shared conformance suite can use it.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -56,11 +56,66 @@ export class OpenSshServer {
       'LogLevel ERROR',
     ].join('\n');
     await fs.writeFile(path.join(this.dir, 'sshd_config'), `${config}\n`);
+    await this.bringUp();
+  }
+
+  /** Starts sshd (again after takeDown(): same port, keys, configuration and drop folder). */
+  async bringUp(): Promise<void> {
+    if (this.child) return;
+    this.stderr = '';
     this.child = spawn(SSHD, ['-D', '-e', '-f', path.join(this.dir, 'sshd_config'), '-p', String(this.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
     await this.waitUntilListening();
+  }
+
+  /** Stops the listening sshd (sessions already open go on), keeping everything for bringUp(). */
+  async takeDown(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+
+  /**
+   * Stops (SIGSTOP) or continues (SIGCONT) every session process of this sshd, i.e. the SFTP servers of open
+   * connections: a stopped one reads nothing more, so its client is held by SSH flow control and TCP.
+   */
+  signalSessions(signal: 'SIGSTOP' | 'SIGCONT'): number {
+    if (!this.child?.pid) return 0;
+    const parents = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the last ')'.
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    const sessions: number[] = [];
+    const descend = (pid: number) => {
+      for (const [child, parent] of parents) {
+        if (parent === pid) {
+          sessions.push(child);
+          descend(child);
+        }
+      }
+    };
+    descend(this.child.pid);
+    for (const pid of sessions) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // the session ended meanwhile
+      }
+    }
+    return sessions.length;
   }
 
   /** Adds another public key to authorized_keys (e.g. a passphrase-protected one). */
@@ -99,13 +154,7 @@ export class OpenSshServer {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await this.takeDown();
     await fs.rm(this.dir, { recursive: true, force: true });
   }
 }
