@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
+import { listenOnLoopback } from './listen';
 import { createHold, pauseAtHold, type Hold } from './hold';
 import type { ConformanceCounterpart, CounterpartMode, ReceivedAttachment, ReceivedDelivery } from './conformance';
 
@@ -58,15 +58,8 @@ export class HttpBackOffice implements ConformanceCounterpart {
   async start(): Promise<void> {
     const handler = (request: http.IncomingMessage, response: http.ServerResponse) => this.handle(request, response);
     const server = this.options.tls ? https.createServer(this.options.tls, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    this.port = await listenOnLoopback(server, this.port);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
   }
 
   async stop(): Promise<void> {
