@@ -1,0 +1,82 @@
+// The xdomea adapter against the conformance suite, with two transports: http (a real HTTP server on
+// loopback, src/testkit/http-back-office.ts) and file (a real directory). The transport's counterpart takes
+// the ZIP; what "arrived" is what an e-file/DMS import reads from it (test-counterpart.ts): a package whose
+// message is valid against the xdomea 3.0.0 XSD and lists every file, the application as the Hauptobjekt's
+// document and each attachment under its original name. Outcomes are the transport's (the xdomea adapter
+// hands them on), so 'reject' runs where the transport can refuse (HTTP 422), not with a directory.
+//
+// No holdAfter: the adapter contract hands a transport its payload as one buffer, so the package is built
+// in memory (bounded by maxPackageSize, see the adapter's README) before the transport sends a byte.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describeAdapterConformance, type ConformanceCounterpart, type ReceivedDelivery } from '../../src/testkit/conformance';
+import { HttpBackOffice } from '../../src/testkit/http-back-office';
+import xdomeaAdapter from './index';
+import { XdomeaImport } from './test-counterpart';
+
+const dms = new XdomeaImport();
+
+/** What the DMS imports from the packages the transport received (each keeps the transport's key). */
+async function imported(packages: readonly { key: string | undefined; payload: Buffer }[]): Promise<ReceivedDelivery[]> {
+  return Promise.all(packages.map(async ({ key, payload }) => {
+    const read = await dms.read(payload);
+    return { key, payload: read.payload, attachments: read.attachments };
+  }));
+}
+
+const xdomeaConfig = (transport: { adapter: string; config: Record<string, unknown> }) => ({
+  transport,
+  sender: { behoerdenkennung: 'ptl:0900000001', institution: 'antragsrouter' },
+  recipient: { behoerdenkennung: 'bab:09162000', institution: 'Lokalbaukommission' },
+});
+
+const web = new HttpBackOffice();
+describeAdapterConformance({
+  label: 'over http',
+  definition: xdomeaAdapter,
+  config: () => xdomeaConfig({ adapter: 'http', config: { url: `${web.url}/dms/import` } }),
+  counterpart: {
+    async start() {
+      await dms.start();
+      await web.start();
+    },
+    async stop() {
+      await web.stop();
+      await dms.stop();
+    },
+    behave: (mode) => web.behave(mode),
+    received: async () => imported(await web.received()),
+    reset: () => web.reset(),
+  },
+});
+
+let root: string;
+const inbox = () => path.join(root, 'dms-eingang');
+const directory: ConformanceCounterpart = {
+  async start() {
+    root = mkdtempSync(path.join(os.tmpdir(), 'xdomea-conformance-'));
+    await dms.start();
+  },
+  async stop() {
+    rmSync(root, { recursive: true, force: true });
+    await dms.stop();
+  },
+  behave(mode) {
+    if (mode === 'accept') mkdirSync(inbox(), { recursive: true });
+    else rmSync(inbox(), { recursive: true, force: true });
+  },
+  received: () => imported(readdirSync(inbox()).filter((name) => !name.startsWith('.')).map((name) => ({ key: name, payload: readFileSync(path.join(inbox(), name)) }))),
+  reset() {
+    rmSync(inbox(), { recursive: true, force: true });
+    mkdirSync(inbox(), { recursive: true });
+  },
+  // A directory cannot refuse a file for good (as in the file adapter's own conformance test).
+  canReject: false,
+};
+describeAdapterConformance({
+  label: 'over file',
+  definition: xdomeaAdapter,
+  config: () => xdomeaConfig({ adapter: 'file', config: { directory: inbox(), createDirectory: false } }),
+  counterpart: directory,
+});
