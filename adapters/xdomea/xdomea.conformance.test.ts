@@ -7,12 +7,15 @@
 //
 // No holdAfter: the adapter contract hands a transport its payload as one buffer, so the package is built
 // in memory (bounded by maxPackageSize, see the adapter's README) before the transport sends a byte.
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describeAdapterConformance, type ConformanceCounterpart, type ReceivedDelivery } from '../../src/testkit/conformance';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import xdomeaAdapter from './index';
+import { buildMessage, MESSAGE_TYPE, nameUuid } from './message';
+import { buildPackage } from './package';
 import { XdomeaImport } from './test-counterpart';
 
 const dms = new XdomeaImport();
@@ -79,4 +82,38 @@ describeAdapterConformance({
   definition: xdomeaAdapter,
   config: () => xdomeaConfig({ adapter: 'file', config: { directory: inbox(), createDirectory: false } }),
   counterpart: directory,
+});
+
+describe('the DMS import used as counterpart refuses what an importer would', () => {
+  const importer = new XdomeaImport();
+  beforeAll(() => importer.start());
+  afterAll(() => importer.stop());
+
+  const PROCESS = '0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c';
+  const document = (name: string, extension: string) => {
+    const id = nameUuid('p', name);
+    return { id, fileName: `${id}_${name}`, originalName: name, extension, subject: name };
+  };
+  const main = document('antrag.xml', 'xml');
+  const plan = document('lageplan.pdf', 'pdf');
+  const message = buildMessage({
+    processId: PROCESS, createdAt: '2026-11-20T14:32:07Z', sender: {}, recipient: {}, system: { instanceId: 't', product: 'antragsrouter' },
+    receiptToInitiator: false, main, attachments: [plan], processStepId: nameUuid('p', 'schritt'), instruction: 'Zur Bearbeitung',
+  });
+  const zip = (entries: Array<[string, Buffer]>) => buildPackage(entries.map(([name, body]) => ({ name, body })), new Date('2026-11-20T14:32:07Z'), 1_000_000);
+  const messageName = `${PROCESS}_${MESSAGE_TYPE}.xml`;
+  const files: Array<[string, Buffer]> = [[main.fileName, Buffer.from('<antrag/>')], [plan.fileName, Buffer.from('%PDF-1.7')]];
+
+  it('reads a complete, valid package', async () => {
+    const read = await importer.read(await zip([[messageName, message], ...files]));
+    expect(read.payload.toString()).toBe('<antrag/>');
+    expect(read.attachments).toEqual([{ name: 'lageplan.pdf', size: 8, sha256: createHash('sha256').update('%PDF-1.7').digest('hex') }]);
+  });
+
+  it('refuses a message invalid against the XSD, a file not listed, a listed file missing', async () => {
+    const invalid = Buffer.from(message.toString('utf8').replace(/<xdomea:Kopf>[\s\S]*<\/xdomea:Kopf>/, ''));
+    await expect(importer.read(await zip([[messageName, invalid], ...files]))).rejects.toThrow('not valid xdomea 3.0.0');
+    await expect(importer.read(await zip([[messageName, message], ...files, ['extra.txt', Buffer.from('x')]]))).rejects.toThrow('1 file(s) in the package not listed');
+    await expect(importer.read(await zip([[messageName, message], files[0]!]))).rejects.toThrow(`${plan.fileName} is listed in the message but not in the package`);
+  });
 });
