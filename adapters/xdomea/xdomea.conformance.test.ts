@@ -1,5 +1,6 @@
-// The xdomea adapter against the conformance suite, with two transports: http (a real HTTP server on
-// loopback, src/testkit/http-back-office.ts) and file (a real directory). The transport's counterpart takes
+// The xdomea adapter against the conformance suite, with three transports: http (a real HTTP server on
+// loopback, src/testkit/http-back-office.ts), file (a real directory) and sftp (a real OpenSSH server,
+// adapters/sftp/test-counterpart.ts). The transport's counterpart takes
 // the ZIP; what "arrived" is what an e-file/DMS import reads from it (test-counterpart.ts): a package whose
 // message is valid against the xdomea 3.0.0 XSD and lists every file, the application as the Hauptobjekt's
 // document and each attachment under its original name. Outcomes are the transport's (the xdomea adapter
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describeAdapterConformance, type ConformanceCounterpart, type ReceivedDelivery } from '../../src/testkit/conformance';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
+import { dropFolderCounterpart, OpenSshServer } from '../sftp/test-counterpart';
 import xdomeaAdapter from './index';
 import { buildMessage, MESSAGE_TYPE, nameUuid } from './message';
 import { buildPackage } from './package';
@@ -82,6 +84,29 @@ describeAdapterConformance({
   definition: xdomeaAdapter,
   config: () => xdomeaConfig({ adapter: 'file', config: { directory: inbox(), createDirectory: false } }),
   counterpart: directory,
+});
+
+const sshd = new OpenSshServer();
+const dropFolder = dropFolderCounterpart(sshd);
+describeAdapterConformance({
+  label: 'over sftp',
+  definition: xdomeaAdapter,
+  config: () => xdomeaConfig({ adapter: 'sftp', config: sshd.adapterConfig() }),
+  counterpart: {
+    async start() {
+      await dms.start();
+      await dropFolder.start();
+    },
+    async stop() {
+      await dropFolder.stop();
+      await dms.stop();
+    },
+    behave: (mode) => dropFolder.behave(mode),
+    received: async () => imported(await dropFolder.received()),
+    reset: () => dropFolder.reset(),
+    // An SFTP server cannot refuse a delivery for good (see dropFolderCounterpart).
+    canReject: false,
+  },
 });
 
 describe('the DMS import used as counterpart refuses what an importer would', () => {
