@@ -54,6 +54,9 @@ const MANIFEST = 'manifest.json';
  * buffered keeps that up without reading an attachment ahead by more than that.
  */
 const UPLOAD_WINDOW = 1024 * 1024;
+// ssh2-sftp-client passes writeStreamOptions on to ssh2's createWriteStream, a Writable that honours
+// highWaterMark; the type definitions (written for its version 9) do not list it.
+const UPLOAD_OPTIONS = { writeStreamOptions: { highWaterMark: UPLOAD_WINDOW } } as SftpClient.TransferOptions;
 
 export interface Manifest {
   idempotencyKey: string;
@@ -174,7 +177,7 @@ export default defineAdapter<SftpAdapterConfig>({
               sourceError = error;
             });
             try {
-              await client.put(stream, posix.join(tempDir, file), { writeStreamOptions: { highWaterMark: UPLOAD_WINDOW } });
+              await client.put(stream, posix.join(tempDir, file), UPLOAD_OPTIONS);
             } finally {
               stream.destroy();
             }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describeAdapterConformance, type ConformanceCounterpart, type ReceivedDelivery } from '../../src/testkit/conformance';
+import { describeAdapterConformance, type ConformanceCounterpart } from '../../src/testkit/conformance';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import { dropFolderCounterpart, OpenSshServer } from '../sftp/test-counterpart';
 import xdomeaAdapter from './index';
@@ -22,12 +22,35 @@ import { XdomeaImport } from './test-counterpart';
 
 const dms = new XdomeaImport();
 
-/** What the DMS imports from the packages the transport received (each keeps the transport's key). */
-async function imported(packages: readonly { key: string | undefined; payload: Buffer }[]): Promise<ReceivedDelivery[]> {
-  return Promise.all(packages.map(async ({ key, payload }) => {
-    const read = await dms.read(payload);
-    return { key, payload: read.payload, attachments: read.attachments };
-  }));
+/**
+ * The transport's counterpart with the DMS import behind it: what arrived is what the import reads from
+ * the packages the transport received (each keeps the transport's key). Outcomes and 'reject' are the
+ * transport's. No holdAfter (see above).
+ */
+function behindDms(transport: ConformanceCounterpart): ConformanceCounterpart {
+  return {
+    async start() {
+      await dms.start();
+      await transport.start();
+    },
+    async stop() {
+      await transport.stop();
+      await dms.stop();
+    },
+    behave: (mode) => transport.behave(mode),
+    async received() {
+      return Promise.all((await transport.received()).map(async ({ key, payload }) => {
+        const read = await dms.read(payload);
+        return { key, payload: read.payload, attachments: read.attachments };
+      }));
+    },
+    reset: () => transport.reset(),
+    canReject: transport.canReject,
+    // Passed on when asked: a counterpart may know its secrets only once started.
+    get secrets() {
+      return transport.secrets;
+    },
+  };
 }
 
 const xdomeaConfig = (transport: { adapter: string; config: Record<string, unknown> }) => ({
@@ -41,72 +64,45 @@ describeAdapterConformance({
   label: 'over http',
   definition: xdomeaAdapter,
   config: () => xdomeaConfig({ adapter: 'http', config: { url: `${web.url}/dms/import` } }),
-  counterpart: {
-    async start() {
-      await dms.start();
-      await web.start();
-    },
-    async stop() {
-      await web.stop();
-      await dms.stop();
-    },
-    behave: (mode) => web.behave(mode),
-    received: async () => imported(await web.received()),
-    reset: () => web.reset(),
-  },
+  counterpart: behindDms(web),
 });
 
 let root: string;
 const inbox = () => path.join(root, 'dms-eingang');
-const directory: ConformanceCounterpart = {
-  async start() {
-    root = mkdtempSync(path.join(os.tmpdir(), 'xdomea-conformance-'));
-    await dms.start();
-  },
-  async stop() {
-    rmSync(root, { recursive: true, force: true });
-    await dms.stop();
-  },
-  behave(mode) {
-    if (mode === 'accept') mkdirSync(inbox(), { recursive: true });
-    else rmSync(inbox(), { recursive: true, force: true });
-  },
-  received: () => imported(readdirSync(inbox()).filter((name) => !name.startsWith('.')).map((name) => ({ key: name, payload: readFileSync(path.join(inbox(), name)) }))),
-  reset() {
-    rmSync(inbox(), { recursive: true, force: true });
-    mkdirSync(inbox(), { recursive: true });
-  },
-  // A directory cannot refuse a file for good (as in the file adapter's own conformance test).
-  canReject: false,
-};
 describeAdapterConformance({
   label: 'over file',
   definition: xdomeaAdapter,
   config: () => xdomeaConfig({ adapter: 'file', config: { directory: inbox(), createDirectory: false } }),
-  counterpart: directory,
+  counterpart: behindDms({
+    async start() {
+      root = mkdtempSync(path.join(os.tmpdir(), 'xdomea-conformance-'));
+    },
+    async stop() {
+      rmSync(root, { recursive: true, force: true });
+    },
+    behave(mode) {
+      if (mode === 'accept') mkdirSync(inbox(), { recursive: true });
+      else rmSync(inbox(), { recursive: true, force: true });
+    },
+    async received() {
+      return readdirSync(inbox()).filter((name) => !name.startsWith('.')).map((name) => ({ key: name, payload: readFileSync(path.join(inbox(), name)), attachments: [] }));
+    },
+    reset() {
+      rmSync(inbox(), { recursive: true, force: true });
+      mkdirSync(inbox(), { recursive: true });
+    },
+    // A directory cannot refuse a file for good (as in the file adapter's own conformance test).
+    canReject: false,
+  }),
 });
 
 const sshd = new OpenSshServer();
-const dropFolder = dropFolderCounterpart(sshd);
 describeAdapterConformance({
   label: 'over sftp',
   definition: xdomeaAdapter,
   config: () => xdomeaConfig({ adapter: 'sftp', config: sshd.adapterConfig() }),
-  counterpart: {
-    async start() {
-      await dms.start();
-      await dropFolder.start();
-    },
-    async stop() {
-      await dropFolder.stop();
-      await dms.stop();
-    },
-    behave: (mode) => dropFolder.behave(mode),
-    received: async () => imported(await dropFolder.received()),
-    reset: () => dropFolder.reset(),
-    // An SFTP server cannot refuse a delivery for good (see dropFolderCounterpart).
-    canReject: false,
-  },
+  // Without the drop folder's holdAfter: the package is built before the upload starts.
+  counterpart: behindDms(dropFolderCounterpart(sshd)),
 });
 
 describe('the DMS import used as counterpart refuses what an importer would', () => {
