@@ -70,6 +70,21 @@ export class AmqpBackOffice {
     await this.channel!.bindQueue(queue, this.exchange, routingKey);
   }
 
+  /**
+   * Where `routingKey` leads from now on: the back office's queue; a queue that refuses new messages (the
+   * broker nacks every publish); or nowhere (a mandatory publish comes back as unroutable).
+   */
+  async routeTo(destination: 'queue' | 'refusing' | 'nowhere'): Promise<void> {
+    const refusing = `${this.queue}-refusing`;
+    if (!this.extraQueues.includes(refusing)) {
+      this.extraQueues.push(refusing);
+      await this.channel!.assertQueue(refusing, { durable: false, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+    }
+    for (const queue of [this.queue, refusing]) await this.channel!.unbindQueue(queue, this.exchange, this.routingKey);
+    if (destination === 'queue') await this.channel!.bindQueue(this.queue, this.exchange, this.routingKey);
+    if (destination === 'refusing') await this.channel!.bindQueue(refusing, this.exchange, this.routingKey);
+  }
+
   async deleteExchange(): Promise<void> {
     await this.channel!.deleteExchange(this.exchange);
   }

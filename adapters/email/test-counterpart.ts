@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { createHold, pauseAtHold, type Hold } from '../../src/testkit/hold';
 
 const execFileAsync = promisify(execFile);
 
@@ -33,10 +34,28 @@ export class SmtpBackOffice {
   /** SMTP connections accepted so far. */
   connectionsOpened = 0;
   private server?: SMTPServer;
+  private hold?: Hold;
+  /** Chosen by the first start(); a later start() (after stop()) listens on the same port again. */
   port = 0;
 
-  /** `tls`: STARTTLS with this key and certificate, or implicit TLS (SMTPS) with `implicitTls`. */
-  constructor(private readonly options: { tls?: { key: Buffer; cert: Buffer }; implicitTls?: boolean; users?: Record<string, string> } = {}) {}
+  /**
+   * `tls`: STARTTLS with this key and certificate, or implicit TLS (SMTPS) with `implicitTls`.
+   * `closeTimeoutMs`: how long stop() lets open sessions finish before it ends them with 421 (smtp-server's
+   * default is 30 s; a test that takes the server down wants it gone at once).
+   */
+  constructor(private readonly options: { tls?: { key: Buffer; cert: Buffer }; implicitTls?: boolean; users?: Record<string, string>; closeTimeoutMs?: number } = {}) {}
+
+  /**
+   * Stops reading the next message's DATA after about `bytes` until release(): smtp-server then stops
+   * reading the socket, so the client is held by TCP backpressure (as the conformance suite's holdAfter).
+   */
+  async holdAfter(bytes: number): Promise<{ reached: Promise<void>; release: () => void }> {
+    const { hold, handle } = createHold(bytes, (released) => {
+      if (this.hold === released) this.hold = undefined;
+    });
+    this.hold = hold;
+    return handle;
+  }
 
   async start(): Promise<number> {
     const fail = (stage: Stage, callback: (error?: Error) => void, address?: string) => {
@@ -54,6 +73,7 @@ export class SmtpBackOffice {
       authMethods: ['PLAIN', 'LOGIN'],
       allowInsecureAuth: false,
       logger: false,
+      closeTimeout: this.options.closeTimeoutMs,
       onConnect: (_session, callback) => {
         this.connectionsOpened += 1;
         callback();
@@ -67,6 +87,7 @@ export class SmtpBackOffice {
       onData: (stream, session: SMTPServerSession, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        pauseAtHold(this.hold, stream);
         stream.on('end', () => {
           if (fail('data', callback)) return;
           this.received.push({
@@ -81,7 +102,7 @@ export class SmtpBackOffice {
       },
     });
     this.server.on('error', () => undefined);
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
     this.port = (this.server.server.address() as AddressInfo).port;
     return this.port;
   }

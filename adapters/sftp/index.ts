@@ -48,6 +48,16 @@ export type SftpAdapterConfig = z.output<typeof configSchema>;
 
 const MANIFEST = 'manifest.json';
 
+/**
+ * Bytes of an attachment an upload may have in flight. ssh2 writes one chunk and waits for the server's
+ * answer before the next, unless chunks are buffered: then they go out together (pipelined). 1 MiB
+ * buffered keeps that up without reading an attachment ahead by more than that.
+ */
+const UPLOAD_WINDOW = 1024 * 1024;
+// ssh2-sftp-client passes writeStreamOptions on to ssh2's createWriteStream, a Writable that honours
+// highWaterMark; the type definitions (written for its version 9) do not list it.
+const UPLOAD_OPTIONS = { writeStreamOptions: { highWaterMark: UPLOAD_WINDOW } } as SftpClient.TransferOptions;
+
 export interface Manifest {
   idempotencyKey: string;
   submissionId: string;
@@ -167,7 +177,7 @@ export default defineAdapter<SftpAdapterConfig>({
               sourceError = error;
             });
             try {
-              await client.put(stream, posix.join(tempDir, file));
+              await client.put(stream, posix.join(tempDir, file), UPLOAD_OPTIONS);
             } finally {
               stream.destroy();
             }

@@ -8,8 +8,9 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
+import { listenOnLoopback } from './listen';
+import { createHold, pauseAtHold, type Hold } from './hold';
 import type { ConformanceCounterpart, CounterpartMode, ReceivedAttachment, ReceivedDelivery } from './conformance';
 
 export interface ReceivedRequest extends ReceivedDelivery {
@@ -39,7 +40,7 @@ export class HttpBackOffice implements ConformanceCounterpart {
   /** Requests refused with 401 by `authorize`. */
   unauthorized = 0;
   readonly secrets: readonly string[];
-  private hold?: { limit: number; reached: () => void; waiting: (() => void)[]; released: boolean };
+  private hold?: Hold;
   private server?: http.Server;
   private port = 0;
   private fileNumber = 0;
@@ -57,15 +58,8 @@ export class HttpBackOffice implements ConformanceCounterpart {
   async start(): Promise<void> {
     const handler = (request: http.IncomingMessage, response: http.ServerResponse) => this.handle(request, response);
     const server = this.options.tls ? https.createServer(this.options.tls, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    this.port = await listenOnLoopback(server, this.port);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
   }
 
   async stop(): Promise<void> {
@@ -84,33 +78,17 @@ export class HttpBackOffice implements ConformanceCounterpart {
 
   /** Stops reading the next request body after `bytes` until release() (see ConformanceCounterpart.holdAfter). */
   async holdAfter(bytes: number): Promise<{ reached: Promise<void>; release: () => void }> {
-    let reached!: () => void;
-    const promise = new Promise<void>((resolve) => (reached = resolve));
-    const hold = { limit: bytes, reached, waiting: [] as (() => void)[], released: false };
+    const { hold, handle } = createHold(bytes, (released) => {
+      if (this.hold === released) this.hold = undefined;
+    });
     this.hold = hold;
-    return {
-      reached: promise,
-      release: () => {
-        hold.released = true;
-        if (this.hold === hold) this.hold = undefined;
-        hold.waiting.splice(0).forEach((resume) => resume());
-      },
-    };
+    return handle;
   }
 
   /** Feeds the request body to `onChunk`, pausing at the hold limit if one is set. */
   private feed(request: http.IncomingMessage, onChunk: (chunk: Buffer) => void): void {
-    const hold = this.hold;
-    let read = 0;
-    request.on('data', (chunk: Buffer) => {
-      onChunk(chunk);
-      read += chunk.length;
-      if (hold && !hold.released && read >= hold.limit && !hold.waiting.length) {
-        request.pause();
-        hold.waiting.push(() => request.resume());
-        hold.reached();
-      }
-    });
+    request.on('data', onChunk);
+    pauseAtHold(this.hold, request);
   }
 
   async received(): Promise<ReceivedDelivery[]> {
