@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import http, { type Server } from 'node:http';
 import https from 'node:https';
-import { readSecretBytes } from './config/secret';
+import { readSecret, readSecretBytes } from './config/secret';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
@@ -61,7 +61,11 @@ interface Backbone {
 
 /** Opens the store and transport of the selected mode. */
 async function openBackbone(config: LoadedConfig, options: StartOptions, log: Logger): Promise<Backbone> {
-  const production = options.production === false ? {} : options.production ?? { amqpUrl: process.env.AMQP_URL, databaseUrl: process.env.DATABASE_URL };
+  const { amqp: amqpConfig, postgres: postgresConfig } = { amqp: config.raw.transport.amqp, postgres: config.raw.store.postgres };
+  const production = options.production === false ? {} : options.production ?? {
+    amqpUrl: process.env.AMQP_URL || (amqpConfig.url && readSecret(amqpConfig.url)),
+    databaseUrl: process.env.DATABASE_URL || (postgresConfig.url && readSecret(postgresConfig.url)),
+  };
   const amqpUrl = production.amqpUrl || undefined;
   const databaseUrl = production.databaseUrl || undefined;
   if (!amqpUrl && !databaseUrl) {

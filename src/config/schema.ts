@@ -162,16 +162,20 @@ export const configSchema = z.strictObject({
   store: z.strictObject({
     /** SQLite database file of the embedded store and queue (single node). */
     path: z.string().default('var/antragsrouter.db'),
-    /** Production mode: PostgreSQL. The URL (with credentials) comes from DATABASE_URL, not from this file. */
+    /** Production mode: PostgreSQL. The URL (with credentials) comes from DATABASE_URL or `url`. */
     postgres: z.strictObject({
+      /** Secret reference to the connection URL, e.g. `{ file: /run/secrets/database_url }`; DATABASE_URL wins. */
+      url: secretRefSchema.optional(),
       /** Schema holding the tables; each deployment (city) its own. */
       schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('antragsrouter'),
       poolSize: z.number().int().min(1).max(200).default(10),
     }).prefault({}),
   }).prefault({}),
   transport: z.strictObject({
-    /** Production mode: RabbitMQ. The URL (with credentials) comes from AMQP_URL, not from this file. */
+    /** Production mode: RabbitMQ. The URL (with credentials) comes from AMQP_URL or `url`. */
     amqp: z.strictObject({
+      /** Secret reference to the AMQP URL, e.g. `{ env: CITY_AMQP_URL }`; AMQP_URL wins. */
+      url: secretRefSchema.optional(),
       /** Prefix of every exchange and queue, so that several deployments can share a broker. */
       prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('antragsrouter'),
       heartbeatSeconds: z.number().int().min(0).max(600).default(30),
