@@ -71,6 +71,9 @@ export class RabbitTransport implements Transport {
     const connection = await amqp.connect(url.toString(), {
       // amqplib leaves Nagle's algorithm on; with it, every confirmed publish waits ~40 ms for the delayed ACK.
       noDelay: true,
+      // A broker that accepts TCP but never completes the AMQP handshake (seen with a wedged node) must not
+      // hang start-up or a reconnect for ever: give up after 10 s and let recovery try again.
+      timeout: 10_000,
       clientProperties: { connection_name: `antragsrouter ${this.options.prefix}` },
       recovery: {
         initialDelay: 200,

@@ -1,5 +1,5 @@
 // Test harness: temporary deployments of the router (in-process or as a child process) next to a demo back office.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,8 +19,18 @@ export const MODES: Mode[] = ['embedded', 'production'];
 export const REPO = path.resolve(__dirname, '../..');
 export const FIXTURES = path.join(REPO, 'test/fixtures');
 
+const tempDirs: string[] = [];
+// Removed when the test process (a jest worker) exits; KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+process.once('exit', () => {
+  if (process.env.KEEP_TEST_DIRS) return;
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system's temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'antragsrouter-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A deployment for the three cities, with fast retries, writing into `dir`. */
