@@ -1,15 +1,20 @@
 // Composition root: load configuration, open store and transport (embedded, or PostgreSQL + RabbitMQ in
 // production mode), connect adapters, wire the pipeline, start the HTTP server; shut down gracefully.
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Server } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
+import { depositEndpoint } from './intake/soap-deposit';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
+import { DirectoryPayloadStore } from './store/directory-payload-store';
+import type { PayloadStore } from './store/payload-store';
 import { PostgresStore } from './store/postgres-store';
+import { Retention } from './store/retention';
 import { openSqlite } from './store/sqlite';
 import { SqliteStore } from './store/sqlite-store';
 import type { Store } from './store/store';
@@ -22,6 +27,8 @@ export interface RunningRouter {
   url: string;
   pipeline: Pipeline;
   store: Store;
+  payloads: PayloadStore;
+  retention: Retention;
   /** Stops accepting, lets in-flight deliveries finish (up to `graceMs`), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -43,6 +50,7 @@ export interface StartOptions {
 interface Backbone {
   mode: 'embedded' | 'production';
   store: Store;
+  payloads: PayloadStore;
   transport: Transport;
   /** Where the state lives, for the start-up log line (no credentials). */
   where: string;
@@ -57,8 +65,16 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
   const databaseUrl = production.databaseUrl || undefined;
   if (!amqpUrl && !databaseUrl) {
     const db = openSqlite(config.raw.store.path);
+    const directory = config.raw.attachments.directory ?? path.join(path.dirname(config.raw.store.path), 'payloads');
+    let payloads: PayloadStore;
+    try {
+      payloads = await DirectoryPayloadStore.open(directory);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
     return {
-      mode: 'embedded', store: new SqliteStore(db), transport: new EmbeddedTransport(db, log), where: config.raw.store.path,
+      mode: 'embedded', store: new SqliteStore(db), payloads, transport: new EmbeddedTransport(db, log), where: `${config.raw.store.path}, attachments in ${directory}`,
       async close() { db.close(); },
     };
   }
@@ -76,7 +92,7 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
     throw error;
   }
   return {
-    mode: 'production', store, transport, where: `PostgreSQL schema ${postgres.schema}, RabbitMQ prefix ${amqp.prefix}`,
+    mode: 'production', store, payloads: store.payloadStore, transport, where: `PostgreSQL schema ${postgres.schema}, RabbitMQ prefix ${amqp.prefix}`,
     async close() { await store.close(); },
   };
 }
@@ -84,7 +100,7 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
 export async function startRouter(config: LoadedConfig, options: StartOptions): Promise<RunningRouter> {
   const log = options.log.child({ instance: config.raw.instance });
   const backbone = await openBackbone(config, options, log);
-  const { store, transport } = backbone;
+  const { store, payloads, transport } = backbone;
 
   const adapters = new Map<string, Adapter>();
   try {
@@ -99,12 +115,15 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     throw error;
   }
 
-  const pipeline = new Pipeline({ config, store, transport, adapters, log });
+  const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log });
   await pipeline.start();
+  const retention = new Retention({ store, payloads, ...config.raw.retention, log });
+  retention.start();
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log }));
+  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, attachments: config.raw.attachments, payloads, log }));
+  app.use(depositEndpoint(pipeline, { ...config.raw.intelliform, maxDocumentSize: config.raw.server.maxBodySize, xml: config.raw.xml, attachments: config.raw.attachments, payloads, log }));
   app.use(statusApi(store));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -133,6 +152,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     url,
     pipeline,
     store,
+    payloads,
+    retention,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -140,6 +161,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
           server.closeIdleConnections();
         });
         pipeline.stop();
+        await retention.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
         await backbone.close();

@@ -9,9 +9,10 @@ import { checkMessage, type Facts } from './envelope/envelope';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
-import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
+import type { Adapter, DeliveryAttachment, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, Store, SubmissionState } from './store/store';
+import type { PayloadStore } from './store/payload-store';
+import type { AttachmentRecord, AttemptOutcome, Claim, Store, SubmissionState } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -24,9 +25,27 @@ export interface ReceiveResult {
   duplicate: boolean;
 }
 
+/** One submission as an intake hands it over. */
+export interface IntakeInput {
+  /** The routing document: an XÖV/FIM message or intelliForm `myForm` form data. */
+  document: Buffer;
+  /** Where it came from, e.g. `http` or `intelliform`. */
+  source: string;
+  /** The sender's idempotency key (HTTP `Idempotency-Key`), for documents without a message id of their own. */
+  idempotencyKey?: string;
+  /** The submission's idempotency key when the intake knows a better one than the document's (intelliForm: the deposit id). */
+  submissionKey?: string;
+  /** Facts the intake knows (e.g. the deposit's `formId` and custom parameters); the document's facts win. */
+  facts?: Facts;
+  /** Attachments already streamed into the payload store. */
+  attachments?: readonly AttachmentRecord[];
+}
+
 export interface PipelineDependencies {
   config: LoadedConfig;
   store: Store;
+  /** Where attachment bytes are (claim check); the store holds their references. */
+  payloads: PayloadStore;
   transport: Transport;
   /** A connected adapter per target name. */
   adapters: ReadonlyMap<string, Adapter>;
@@ -84,17 +103,47 @@ export class Pipeline {
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
   async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
-    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+    return this.receiveWith({ document: body, source, idempotencyKey });
+  }
+
+  /**
+   * Intake with attachments and intake facts. The attachments' bytes are in the payload store already;
+   * whenever the submission is not stored with them (refused, a resend of a known one, a failure), they
+   * are deleted again, so nothing is left behind half-accepted.
+   */
+  async receiveWith(input: IntakeInput): Promise<ReceiveResult> {
+    const attachments = input.attachments ?? [];
+    const discard = () => this.deps.payloads.delete(attachments.map((a) => a.key)).catch((error: unknown) => {
+      this.deps.log.warn({ err: error, attachments: attachments.length }, 'attachments of a submission not stored could not be deleted');
+    });
+    let result: ReceiveResult;
+    try {
+      result = await this.accept(input, attachments);
+    } catch (error) {
+      await discard();
+      throw error;
+    }
+    if (result.duplicate) await discard();
+    return result;
+  }
+
+  private async accept(input: IntakeInput, attachments: readonly AttachmentRecord[]): Promise<ReceiveResult> {
+    const body = input.document;
+    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey: input.idempotencyKey });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
+    const facts: Facts = { ...input.facts, ...checked.extraFacts, ...checked.facts };
+    const { submission, created } = await this.deps.store.accept({ messageUuid: input.submissionKey ?? checked.facts.messageUuid, facts, payload: body, source: input.source, attachments });
     const log = this.deps.log.child({ submissionId: submission.id });
     if (created || submission.state === 'received') {
       await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id } });
     }
-    log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
+    log.info({
+      event: created ? 'received' : 'resent', source: input.source, messageType: checked.facts.messageType, standard: checked.facts.standard,
+      bytes: body.length, attachments: attachments.length, elements: checked.elementCount,
+    }, created ? 'submission accepted' : 'resend of an accepted submission');
     return { submissionId: submission.id, status: submission.state, duplicate: !created };
   }
 
@@ -198,11 +247,18 @@ export class Pipeline {
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log });
+      const attachments = await this.deliveryAttachments(submissionId);
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments, facts, log });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };
     }
+  }
+
+  /** The submission's attachments as the adapter contract has them: references whose bytes open as streams. */
+  private async deliveryAttachments(submissionId: string): Promise<DeliveryAttachment[]> {
+    const { payloads } = this.deps;
+    return (await this.deps.store.attachments(submissionId)).map(({ key, role: _role, ...reference }) => ({ ...reference, open: () => payloads.open(key) }));
   }
 
   /** Turns an adapter outcome into what is recorded: retryable becomes dead once the attempts are used up. */

@@ -1,11 +1,16 @@
 // The `file` adapter: drops the mapped payload into a directory atomically (write a temp file, fsync,
 // rename, fsync the directory), so that a back office polling the directory never sees half a file.
 // The file name is fixed per submission and target, so a repeated attempt overwrites, never duplicates.
-import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+// Attachments go into `<file name>.attachments/` beside it (numbered, with a manifest.json of names, sizes
+// and SHA-256), each written the same way and checked against its hash; the payload file comes last, so
+// its appearance tells the back office that everything is there.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { z } from 'zod';
-import { defineAdapter, type DeliveryOutcome } from '../../src/deliver/adapter';
+import { defineAdapter, type DeliveryAttachment, type DeliveryOutcome } from '../../src/deliver/adapter';
 
 const configSchema = z.strictObject({
   directory: z.string().min(1),
@@ -56,26 +61,13 @@ export default defineAdapter<FileAdapterConfig>({
         } catch (error) {
           return { status: 'rejected', reason: 'file-write-failed', detail: (error as Error).message };
         }
-        const finalPath = path.join(directory, name);
-        const tempPath = path.join(directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
         try {
-          const handle = await fs.open(tempPath, 'wx', 0o640);
-          try {
-            await handle.writeFile(request.payload.body);
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-          await fs.rename(tempPath, finalPath);
-          const dir = await fs.open(directory, constants.O_RDONLY);
-          try {
-            await dir.sync();
-          } finally {
-            await dir.close();
-          }
-          return { status: 'delivered', reference: name, detail: `${request.payload.body.length} bytes` };
+          if (request.attachments.length) await writeAttachments(directory, name, request.attachments);
+          await writeAtomically(directory, name, (file) => fs.writeFile(file, request.payload.body, { flag: 'wx', mode: 0o640 }));
+          const bytes = request.attachments.reduce((sum, a) => sum + a.size, request.payload.body.length);
+          return { status: 'delivered', reference: name, detail: `${bytes} bytes${request.attachments.length ? ` with ${request.attachments.length} attachments` : ''}` };
         } catch (error) {
-          await fs.rm(tempPath, { force: true }).catch(() => undefined);
+          if (error instanceof CorruptAttachmentError) return { status: 'rejected', reason: 'attachment-corrupt', detail: error.message };
           // Disk full, permissions, a missing mount: an operator can fix these, so retry (capped by maxAttempts).
           return { status: 'retryable', reason: 'file-write-failed', detail: `${(error as NodeJS.ErrnoException).code ?? 'error'} writing into the target directory` };
         }
@@ -92,3 +84,56 @@ export default defineAdapter<FileAdapterConfig>({
     };
   },
 });
+
+/** The stored bytes of an attachment differ from the SHA-256 recorded at intake. */
+class CorruptAttachmentError extends Error {}
+
+/** Writes `<directory>/<name>` via a temp file (fsync, rename, fsync of the directory); the temp file is removed on failure. */
+async function writeAtomically(directory: string, name: string, write: (tempPath: string) => Promise<void>, into = directory): Promise<void> {
+  const tempPath = path.join(directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await write(tempPath);
+    await sync(tempPath);
+    await fs.rename(tempPath, path.join(into, name));
+    await sync(into);
+  } catch (error) {
+    await fs.rm(tempPath, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** fsync of a file or directory through a descriptor of its own (on Linux it flushes whichever descriptor asks). */
+async function sync(target: string): Promise<void> {
+  const handle = await fs.open(target, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `01-Lageplan.pdf`: numbered in the order received (names may repeat), reduced to safe characters. */
+export const attachmentFileName = (position: number, name: string): string => `${String(position).padStart(2, '0')}-${name.replace(SAFE, '_')}`;
+
+/** Streams each attachment into `<name>.attachments/` (temp files in the target directory, cleaned like the payload's). */
+async function writeAttachments(directory: string, name: string, attachments: readonly DeliveryAttachment[]): Promise<void> {
+  const into = path.join(directory, `${name}.attachments`);
+  await fs.mkdir(into, { recursive: true });
+  const manifest: Array<Record<string, string | number>> = [];
+  for (const [index, attachment] of attachments.entries()) {
+    const file = attachmentFileName(index + 1, attachment.name);
+    const hash = createHash('sha256');
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await writeAtomically(directory, file, async (tempPath) => {
+      await pipeline(await attachment.open(), hashing, createWriteStream(tempPath, { flags: 'wx', mode: 0o640 }));
+      if (hash.digest('hex') !== attachment.sha256) throw new CorruptAttachmentError(`attachment ${index + 1}: stored bytes do not match their SHA-256`);
+    }, into);
+    manifest.push({ file, id: attachment.id, name: attachment.name, mediaType: attachment.mediaType, size: attachment.size, sha256: attachment.sha256 });
+  }
+  await writeAtomically(directory, 'manifest.json', (tempPath) => fs.writeFile(tempPath, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx', mode: 0o640 }), into);
+}

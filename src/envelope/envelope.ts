@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
+import { isMyForm, readMyFormFacts, transactionFacts } from './intelliform-form';
 import { inspectXml, type XmlLimits } from './xml-gate';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
@@ -12,15 +13,21 @@ export type Facts = Readonly<Record<string, string | boolean | undefined>>;
 export interface CheckedMessage {
   text: string;
   facts: XoevFacts;
+  /** Facts beyond the XÖV ones, e.g. the `transaction.*` attributes of an intelliForm `myForm` document. */
+  extraFacts: Record<string, string>;
   elementCount: number;
 }
 
-/** Intake's check of one message: decode, strict gate, XÖV header. Throws InputError. */
+/**
+ * Intake's check of one message: decode, strict gate, then the XÖV header — or, for intelliForm's own
+ * `myForm` form data, its transaction attributes. Throws InputError.
+ */
 export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
-  const facts = readXoevFacts(outline, { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') });
-  return { text, facts, elementCount: outline.elementCount };
+  const options = { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') };
+  if (isMyForm(outline)) return { text, facts: readMyFormFacts(outline, options), extraFacts: transactionFacts(outline), elementCount: outline.elementCount };
+  return { text, facts: readXoevFacts(outline, options), extraFacts: {}, elementCount: outline.elementCount };
 }
 
 /** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */

@@ -7,8 +7,10 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
+import { PostgresPayloadStore, type BlobTables } from './postgres-payload-store';
+import { purgedDetail, receivedDetail } from './store';
 import type {
-  AttemptOutcome, Claim, DeliveryRecord, DeliveryState, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+  AttachmentRecord, AttemptOutcome, Claim, DeliveryRecord, DeliveryState, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
 
 /** Written as `now()` of the database, read as a Date. */
@@ -25,6 +27,20 @@ interface SubmissionsTable {
   size: number;
   received_at: Timestamp;
   updated_at: Timestamp;
+  purged_at: Date | null;
+}
+
+interface AttachmentsTable {
+  submission_id: string;
+  position: number;
+  id: string;
+  name: string;
+  media_type: string;
+  /** bigint: pg hands it out as a string. */
+  size: ColumnType<string, number, number>;
+  sha256: string;
+  blob_key: string;
+  role: AttachmentRecord['role'];
 }
 
 interface PayloadsTable {
@@ -65,7 +81,8 @@ interface RateLimitsTable {
   updated_at: Timestamp;
 }
 
-interface Database {
+interface Database extends BlobTables {
+  attachments: AttachmentsTable;
   rate_limits: RateLimitsTable;
   submissions: SubmissionsTable;
   payloads: PayloadsTable;
@@ -92,7 +109,12 @@ const orUndefined = <T>(value: T | null): T | undefined => (value === null ? und
 const iso = (value: Date): string => value.toISOString();
 
 export class PostgresStore implements Store {
-  private constructor(private readonly db: Kysely<Database>, private readonly log: Logger) {}
+  /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
+  readonly payloadStore: PostgresPayloadStore;
+
+  private constructor(private readonly db: Kysely<Database>, private readonly log: Logger) {
+    this.payloadStore = new PostgresPayloadStore(db);
+  }
 
   /**
    * Connects and migrates. Several instances may open the same schema at once: kysely's Migrator creates
@@ -147,7 +169,7 @@ export class PostgresStore implements Store {
    * then does nothing (or inserts, should that one roll back). Exactly one caller gets `created: true`.
    */
   async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
-    const detail = `source ${input.source}, ${input.payload.length} bytes`;
+    const detail = receivedDetail(input);
     return this.db.transaction().execute(async (trx) => {
       const inserted = await trx.insertInto('submissions')
         .values({
@@ -159,6 +181,12 @@ export class PostgresStore implements Store {
         .executeTakeFirst();
       if (inserted) {
         await trx.insertInto('payloads').values({ submission_id: inserted.id, body: input.payload }).execute();
+        const attachments = input.attachments ?? [];
+        if (attachments.length) {
+          await trx.insertInto('attachments').values(attachments.map((a, position) => ({
+            submission_id: inserted.id, position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
+          }))).execute();
+        }
         await this.event(trx, inserted.id, { event: 'received', detail });
         return { submission: { id: inserted.id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
       }
@@ -194,7 +222,38 @@ export class PostgresStore implements Store {
           at: iso(e.at), event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
           outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
         })),
+        attachments: (await this.readAttachments(trx, id)).map(({ name: _name, key: _key, ...reference }) => reference),
+        purgedAt: row.purged_at ? iso(row.purged_at) : undefined,
       };
+    });
+  }
+
+  async attachments(id: string): Promise<AttachmentRecord[]> {
+    return this.readAttachments(this.db, id);
+  }
+
+  private async readAttachments(db: Kysely<Database> | Transaction<Database>, id: string): Promise<AttachmentRecord[]> {
+    const rows = await db.selectFrom('attachments').selectAll().where('submission_id', '=', id).orderBy('position').execute();
+    return rows.map((a) => ({ id: a.id, name: a.name, mediaType: a.media_type, size: Number(a.size), sha256: a.sha256, key: a.blob_key, role: a.role }));
+  }
+
+  async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('submissions').select('id')
+      .where('state', '=', 'delivered').where('purged_at', 'is', null).where('updated_at', '<', deliveredBefore)
+      .orderBy('updated_at').limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Marks first (one winner among instances), then deletes, all in one transaction. */
+  async purge(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const marked = await trx.updateTable('submissions').set({ purged_at: now }).where('id', '=', id).where('purged_at', 'is', null)
+        .returning('id').executeTakeFirst();
+      if (!marked) return false;
+      await trx.deleteFrom('payloads').where('submission_id', '=', id).execute();
+      const deleted = await trx.deleteFrom('attachments').where('submission_id', '=', id).executeTakeFirst();
+      await this.event(trx, id, { event: 'purged', detail: purgedDetail(Number(deleted.numDeletedRows)) });
+      return true;
     });
   }
 

@@ -5,8 +5,9 @@ import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
 import type {
-  AttemptOutcome, Claim, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+  AttachmentRecord, AttemptOutcome, Claim, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
+import { purgedDetail, receivedDetail } from './store';
 
 interface SubmissionRow {
   id: string;
@@ -19,6 +20,17 @@ interface SubmissionRow {
   size: number;
   received_at: string;
   updated_at: string;
+  purged_at: string | null;
+}
+
+interface AttachmentRow {
+  id: string;
+  name: string;
+  media_type: string;
+  size: number;
+  sha256: string;
+  blob_key: string;
+  role: AttachmentRecord['role'];
 }
 
 interface DeliveryRow {
@@ -45,6 +57,7 @@ interface EventRow {
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
+
 export class SqliteStore implements Store {
   private readonly statements;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -65,6 +78,15 @@ export class SqliteStore implements Store {
         `INSERT INTO events (submission_id, at, event, target, attempt, outcome, reason, detail)
          VALUES (@id, @at, @event, @target, @attempt, @outcome, @reason, @detail)`,
       ),
+      insertAttachment: db.prepare(
+        `INSERT INTO attachments (submission_id, position, id, name, media_type, size, sha256, blob_key, role)
+         VALUES (@submissionId, @position, @id, @name, @mediaType, @size, @sha256, @key, @role)`,
+      ),
+      attachments: db.prepare<[string], AttachmentRow>('SELECT id, name, media_type, size, sha256, blob_key, role FROM attachments WHERE submission_id = ? ORDER BY position'),
+      purgeable: db.prepare<[string, number], string>("SELECT id FROM submissions WHERE state = 'delivered' AND purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?").pluck(),
+      markPurged: db.prepare('UPDATE submissions SET purged_at = ? WHERE id = ? AND purged_at IS NULL'),
+      deletePayload: db.prepare('DELETE FROM payloads WHERE submission_id = ?'),
+      deleteAttachments: db.prepare('DELETE FROM attachments WHERE submission_id = ?'),
       events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
       received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
@@ -99,13 +121,14 @@ export class SqliteStore implements Store {
       const now = new Date().toISOString();
       const existing = this.statements.byUuid.get(input.messageUuid);
       if (existing) {
-        this.event(existing.id, { event: 'resent', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+        this.event(existing.id, { event: 'resent', detail: receivedDetail(input) }, now);
         return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
       }
       const id = randomUUID();
       this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, facts: JSON.stringify(input.facts), size: input.payload.length, now });
       this.statements.insertPayload.run(id, input.payload);
-      this.event(id, { event: 'received', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+      (input.attachments ?? []).forEach((a, position) => this.statements.insertAttachment.run({ submissionId: id, position, ...a }));
+      this.event(id, { event: 'received', detail: receivedDetail(input) }, now);
       return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
     })();
   }
@@ -129,11 +152,35 @@ export class SqliteStore implements Store {
         at: e.at, event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
         outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
       })),
+      attachments: (await this.attachments(id)).map(({ name: _name, key: _key, ...reference }) => reference),
+      purgedAt: orUndefined(row.purged_at),
     };
   }
 
   async payload(id: string): Promise<Buffer | undefined> {
     return this.statements.payload.get(id)?.body;
+  }
+
+  async attachments(id: string): Promise<AttachmentRecord[]> {
+    return this.statements.attachments.all(id).map((a) => ({
+      id: a.id, name: a.name, mediaType: a.media_type, size: a.size, sha256: a.sha256, key: a.blob_key, role: a.role,
+    }));
+  }
+
+  async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
+    return this.statements.purgeable.all(deliveredBefore.toISOString(), limit);
+  }
+
+  async purge(id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const count = this.statements.attachments.all(id).length;
+      if (this.statements.markPurged.run(now, id).changes === 0) return false;
+      this.statements.deletePayload.run(id);
+      this.statements.deleteAttachments.run(id);
+      this.event(id, { event: 'purged', detail: purgedDetail(count) }, now);
+      return true;
+    })();
   }
 
   async listReceived(before?: Date): Promise<string[]> {

@@ -71,6 +71,20 @@ const MIGRATIONS: string[] = [
      at TEXT NOT NULL
    );`,
   `ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;`,
+  `CREATE TABLE attachments (
+     submission_id TEXT NOT NULL REFERENCES submissions(id),
+     position INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     blob_key TEXT NOT NULL,
+     role TEXT NOT NULL,
+     PRIMARY KEY (submission_id, position)
+   );
+   ALTER TABLE submissions ADD COLUMN purged_at TEXT;
+   CREATE INDEX submissions_purgeable ON submissions(state, updated_at) WHERE purged_at IS NULL;`,
 ];
 
 /**
