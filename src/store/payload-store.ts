@@ -3,6 +3,7 @@
 // A local directory in embedded mode, PostgreSQL in production mode.
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { InputError, type ReasonCode } from '../errors';
 
 /** What the store keeps of one stream of bytes. */
@@ -64,9 +65,10 @@ export class Meter extends Transform {
 /** Streams `source` through a Meter into `store`: the stored key with the size and hash of what was stored. */
 export async function storeMetered(store: PayloadStore, source: Readable, limit: ByteLimit): Promise<StoredBlob> {
   const meter = new Meter(limit);
-  // Errors of the source reach the meter (and so the store's write, which cleans up) through the pipe.
-  source.once('error', (error) => meter.destroy(error));
-  const key = await store.write(source.pipe(meter));
+  // pipeline carries an error of either side to the other: a failing source fails the store's write (which
+  // then cleans up), a failing write stops the source. Its own rejection is the same error, seen there.
+  pipeline(source, meter).catch(() => undefined);
+  const key = await store.write(meter);
   return { key, size: meter.size, sha256: meter.digest() };
 }
 
