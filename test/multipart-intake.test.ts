@@ -84,7 +84,7 @@ describe.each(MODES)('%s mode', (mode) => {
     ]);
     const answer = await post(router.url, body, `multipart/related; type="application/xml"; start="<antrag@test>"; boundary=${boundary}`);
     expect(answer.status).toBe(202);
-    const status = await delivered(answer.json.submissionId as string);
+    await delivered(answer.json.submissionId as string);
     expectFiles(answer.json.submissionId as string, xml, [{ name: 'scan_test', bytes: scan }]);
   });
 
