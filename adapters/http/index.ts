@@ -4,6 +4,7 @@
 import axios, { type AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { defineAdapter, type DeliveryOutcome } from '../../src/deliver/adapter';
+import { multipartBody } from './multipart-body';
 
 /** A status code (`404`) or class (`4xx`). */
 const statusPattern = z.string().regex(/^[1-5]([0-9]{2}|xx)$/, 'a status code like 503 or a class like 5xx');
@@ -59,13 +60,17 @@ export default defineAdapter<HttpAdapterConfig>({
       },
       async deliver(request): Promise<DeliveryOutcome> {
         try {
+          // With attachments: multipart/form-data, payload first, attachments streamed after it.
+          const body = request.attachments.length
+            ? multipartBody(request.payload, request.attachments)
+            : { contentType: request.payload.contentType, body: request.payload.body };
           const response = await client.request({
             url: config.url,
             method: config.method,
-            data: request.payload.body,
+            data: body.body,
             headers: {
               ...config.headers,
-              'Content-Type': request.payload.contentType,
+              'Content-Type': body.contentType,
               [config.idempotencyHeader]: request.idempotencyKey,
               'X-Submission-Id': request.submissionId,
             },
