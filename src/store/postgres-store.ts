@@ -7,7 +7,7 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
-import { PostgresPayloadStore, type BlobTables } from './postgres-payload-store';
+import { PostgresPayloadStore } from './postgres-payload-store';
 import { purgedDetail, receivedDetail } from './store';
 import type {
   AttachmentRecord, AttemptOutcome, Claim, DeliveryRecord, DeliveryState, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
@@ -81,7 +81,7 @@ interface RateLimitsTable {
   updated_at: Timestamp;
 }
 
-interface Database extends BlobTables {
+interface Database {
   attachments: AttachmentsTable;
   rate_limits: RateLimitsTable;
   submissions: SubmissionsTable;
@@ -112,8 +112,8 @@ export class PostgresStore implements Store {
   /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
   readonly payloadStore: PostgresPayloadStore;
 
-  private constructor(private readonly db: Kysely<Database>, private readonly log: Logger) {
-    this.payloadStore = new PostgresPayloadStore(db);
+  private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
+    this.payloadStore = new PostgresPayloadStore(pool);
   }
 
   /**
@@ -153,7 +153,7 @@ export class PostgresStore implements Store {
       await db.destroy();
       throw error;
     }
-    return new PostgresStore(db, log);
+    return new PostgresStore(db, pool, log);
   }
 
   private async event(trx: Kysely<Database>, id: string, event: Omit<HistoryEvent, 'at'>): Promise<void> {
