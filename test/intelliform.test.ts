@@ -6,13 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
-import { Client } from 'pg';
 import { createClientAsync } from 'soap';
 import { TRANSACTION_NAMESPACE, USER_NAMESPACE } from '../src/envelope/intelliform-form';
 import type { RunningRouter } from '../src/main';
 import { attachmentsOf, depositFixture, DEPOSIT_FIXTURES, postDeposit, randomDepositId, responseParameter, sha256, toMtom, withDepositId } from './support/deposits';
 import { eventually, getStatus, MODES, REPO, startTestRouter, tempDir, type Mode } from './support/harness';
-import { databaseUrl, runId, stopServices } from './support/services';
+import { databaseUrl, payloadRows, runId, stopServices } from './support/services';
 
 afterAll(() => stopServices());
 
@@ -45,14 +44,7 @@ async function blobCount(mode: Mode, dir: string, schema: string): Promise<numbe
     if (!existsSync(root)) return 0;
     return readdirSync(root).filter((d) => d !== '.incoming').reduce((n, d) => n + readdirSync(path.join(root, d)).length, 0);
   }
-  const client = new Client({ connectionString: await databaseUrl() });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: string }>(`SELECT (SELECT count(*) FROM "${schema}".blobs) + (SELECT count(*) FROM "${schema}".blob_chunks) AS n`);
-    return Number(rows[0]!.n);
-  } finally {
-    await client.end();
-  }
+  return payloadRows(await databaseUrl(), schema);
 }
 
 /** The ApplicationFault of a SOAP fault answer. */

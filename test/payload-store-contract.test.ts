@@ -5,7 +5,6 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pino from 'pino';
-import { Client } from 'pg';
 import { DirectoryPayloadStore } from '../src/store/directory-payload-store';
 import { storeMetered, type PayloadStore } from '../src/store/payload-store';
 import { PostgresStore } from '../src/store/postgres-store';
@@ -13,7 +12,7 @@ import { openSqlite } from '../src/store/sqlite';
 import { SqliteStore } from '../src/store/sqlite-store';
 import type { AttachmentRecord, Store } from '../src/store/store';
 import { tempDir } from './support/harness';
-import { databaseUrl, dropSchema, runId, stopServices } from './support/services';
+import { databaseUrl, dropSchema, payloadRows, runId, stopServices } from './support/services';
 
 afterAll(() => stopServices());
 
@@ -44,16 +43,7 @@ const implementations: Array<[string, () => Promise<Implementation>]> = [
     return {
       store,
       payloads: store.payloadStore,
-      held: async () => {
-        const client = new Client({ connectionString: url });
-        await client.connect();
-        try {
-          const { rows } = await client.query<{ n: string }>(`SELECT (SELECT count(*) FROM "${schema}".blobs) + (SELECT count(*) FROM "${schema}".blob_chunks) AS n`);
-          return Number(rows[0]!.n);
-        } finally {
-          await client.end();
-        }
-      },
+      held: () => payloadRows(url, schema),
       close: async () => {
         await store.close();
         await dropSchema(url, schema);
