@@ -161,15 +161,39 @@ describe.each(MODES)('%s mode', (mode) => {
     expect(fault.faultId).toMatch(/^[0-9a-f-]{36}$/);
     expect(fault.userMessage).toMatch(/^Ihr Antrag konnte nicht angenommen werden/);
   });
+
+  test('retention deletes payload and attachments of delivered submissions and keeps their status', async () => {
+    const limited = await startTestRouter(depositConfig(tempDir(), runId('retention'), { retention: { afterDelivery: '1s', interval: '1h' } }), undefined, mode);
+    try {
+      const xml = withDepositId(depositFixture(DEPOSIT_FIXTURES[0]!));
+      const answer = await postDeposit(limited.url, xml);
+      const submissionId = responseParameter(answer.text, 'antragsrouter-submission-id')!;
+      await eventually(async () => (await getStatus(limited.url, submissionId)).state === 'delivered');
+      const keys = (await limited.store.attachments(submissionId)).map((a) => a.key);
+      expect(keys).toHaveLength(4);
+      expect(await limited.retention.run(new Date())).toBe(0);
+      expect(await limited.retention.run(new Date(Date.now() + 5_000))).toBe(1);
+      expect(await limited.store.payload(submissionId)).toBeUndefined();
+      expect(await limited.store.attachments(submissionId)).toEqual([]);
+      for (const key of keys) await expect(limited.payloads.open(key)).rejects.toThrow();
+      const status = await getStatus(limited.url, submissionId);
+      expect(status).toMatchObject({ state: 'delivered', purgedAt: expect.any(String), attachments: [] });
+      expect(status.history.map((h) => h.event)).toEqual(['received', 'routed', 'attempt', 'purged']);
+      expect(await limited.retention.run(new Date(Date.now() + 5_000))).toBe(0);
+    } finally {
+      await limited.close();
+    }
+  });
 });
 
-describe('refusals and retention (embedded mode)', () => {
+describe.each(MODES)('refusals, %s mode', (mode) => {
   let router: RunningRouter;
   let dir: string;
+  const schema = runId('refusals');
 
   beforeAll(async () => {
     dir = tempDir();
-    router = await startTestRouter(depositConfig(dir, 'unused', { attachments: { maxSize: '1kb', maxTotalSize: '2kb' }, retention: { afterDelivery: '1h', interval: '1h' } }));
+    router = await startTestRouter(depositConfig(dir, schema, { attachments: { maxSize: '1kb', maxTotalSize: '2kb' } }), undefined, mode);
   });
   afterAll(() => router?.close());
 
@@ -184,7 +208,7 @@ describe('refusals and retention (embedded mode)', () => {
     expect(fault.faultId).toMatch(/^[0-9a-f-]{36}$/);
     expect(fault.message).toBe('submission-too-large: the attachments together exceed 2048 bytes (at attachment 4)');
     expect(fault.userMessage).toBe('Ihr Antrag konnte nicht angenommen werden: Die Anlagen sind zusammen größer als 2 kB. Bitte verkleinern Sie die Dateien und senden Sie den Antrag erneut.');
-    expect(await blobCount('embedded', dir, '')).toBe(0);
+    expect(await blobCount(mode, dir, schema)).toBe(0);
     expect(await router.store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 });
 
     // The fault element is what the WSDL promises: validate it with libxml2 against the XSD.
@@ -207,29 +231,7 @@ describe('refusals and retention (embedded mode)', () => {
       expect(answer.status).toBe(500);
       expect(applicationFault(answer.text).message).toMatch(expected);
     }
-    expect(await blobCount('embedded', dir, '')).toBe(0);
+    expect(await blobCount(mode, dir, schema)).toBe(0);
   });
 
-  test('retention deletes payload and attachments of delivered submissions and keeps their status', async () => {
-    const limited = await startTestRouter(depositConfig(tempDir(), 'unused', { retention: { afterDelivery: '1s', interval: '1h' } }));
-    try {
-      const xml = withDepositId(depositFixture(DEPOSIT_FIXTURES[0]!));
-      const answer = await postDeposit(limited.url, xml);
-      const submissionId = responseParameter(answer.text, 'antragsrouter-submission-id')!;
-      await eventually(async () => (await getStatus(limited.url, submissionId)).state === 'delivered');
-      const keys = (await limited.store.attachments(submissionId)).map((a) => a.key);
-      expect(keys).toHaveLength(4);
-      expect(await limited.retention.run(new Date())).toBe(0);
-      expect(await limited.retention.run(new Date(Date.now() + 5_000))).toBe(1);
-      expect(await limited.store.payload(submissionId)).toBeUndefined();
-      expect(await limited.store.attachments(submissionId)).toEqual([]);
-      for (const key of keys) await expect(limited.payloads.open(key)).rejects.toThrow();
-      const status = await getStatus(limited.url, submissionId);
-      expect(status).toMatchObject({ state: 'delivered', purgedAt: expect.any(String), attachments: [] });
-      expect(status.history.map((h) => h.event)).toEqual(['received', 'routed', 'attempt', 'purged']);
-      expect(await limited.retention.run(new Date(Date.now() + 5_000))).toBe(0);
-    } finally {
-      await limited.close();
-    }
-  });
 });
