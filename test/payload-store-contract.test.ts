@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import pino from 'pino';
 import { DirectoryPayloadStore } from '../src/store/directory-payload-store';
 import { storeMetered, type PayloadStore } from '../src/store/payload-store';
+import { Retention } from '../src/store/retention';
 import { PostgresStore } from '../src/store/postgres-store';
 import { openSqlite } from '../src/store/sqlite';
 import { SqliteStore } from '../src/store/sqlite-store';
@@ -107,6 +108,22 @@ describe.each(implementations)('%s payload store', (_name, create) => {
     await impl.payloads.delete([blob.key]);
     await expect(impl.payloads.open(blob.key)).rejects.toThrow();
     expect(await impl.held()).toBe(0);
+  });
+
+  it('lists keys by age; retention deletes orphans older than a day and keeps referenced bytes', async () => {
+    const [kept, orphan] = await Promise.all([1, 2].map(() => storeMetered(impl.payloads, pieces(randomBytes(10)), LIMIT)));
+    await impl.store.accept({
+      messageUuid: runId('m'), facts: {}, payload: Buffer.from('<x/>'), source: 'test',
+      attachments: [{ ...kept!, id: 'a', name: 'a.pdf', mediaType: 'application/pdf', role: 'attachment' }],
+    });
+    expect(await impl.payloads.list(new Date(Date.now() - 60_000), 10)).toEqual([]);
+    expect((await impl.payloads.list(new Date(Date.now() + 60_000), 10)).sort()).toEqual([kept!.key, orphan!.key].sort());
+    expect(await impl.store.unreferencedKeys([kept!.key, orphan!.key])).toEqual([orphan!.key]);
+    const retention = new Retention({ store: impl.store, payloads: impl.payloads, afterDelivery: 3_600_000, interval: 3_600_000, log: pino({ level: 'silent' }) });
+    await retention.run(new Date(Date.now() + 3_600_000));
+    expect((await impl.payloads.list(new Date(Date.now() + 60_000), 10)).sort()).toEqual([kept!.key, orphan!.key].sort());
+    await retention.run(new Date(Date.now() + 25 * 3_600_000));
+    expect(await impl.payloads.list(new Date(Date.now() + 60_000), 10)).toEqual([kept!.key]);
   });
 
   it('the submission store keeps attachment references in order and drops them when purged', async () => {

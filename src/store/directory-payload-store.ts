@@ -54,6 +54,20 @@ export class DirectoryPayloadStore implements PayloadStore {
     await Promise.all(keys.map((key) => fs.rm(this.file(key), { force: true })));
   }
 
+  async list(before: Date, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    for (const fan of await fs.readdir(this.directory)) {
+      if (fan === TEMP_DIR) continue;
+      for (const key of await fs.readdir(path.join(this.directory, fan)).catch(() => [] as string[])) {
+        if (!KEY.test(key)) continue;
+        const stat = await fs.stat(path.join(this.directory, fan, key)).catch(() => undefined);
+        if (stat && stat.mtime < before) keys.push(key);
+        if (keys.length >= limit) return keys;
+      }
+    }
+    return keys;
+  }
+
   async close(): Promise<void> {}
 }
 

@@ -24,6 +24,8 @@ export interface PayloadStore {
   open(key: string): Promise<Readable>;
   /** Deletes the given keys; unknown keys are ignored (deletion may be repeated after a crash). */
   delete(keys: readonly string[]): Promise<void>;
+  /** Up to `limit` keys written before `before` (for the retention job's sweep of orphans). */
+  list(before: Date, limit: number): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -95,6 +95,7 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
         .addColumn('role', 'text', (col) => col.notNull().check(sql`role IN ('attachment', 'rendering')`))
         .addPrimaryKeyConstraint('attachments_pkey', ['submission_id', 'position'])
         .execute();
+      await db.schema.createIndex('attachments_blob').on('attachments').column('blob_key').execute();
       await db.schema.alterTable('submissions').addColumn('purged_at', 'timestamptz').execute();
       await sql`CREATE INDEX submissions_purgeable ON submissions (state, updated_at) WHERE purged_at IS NULL`.execute(db);
       // The payload store: one row per blob, its bytes in 1 MiB chunks (deleted with the blob).

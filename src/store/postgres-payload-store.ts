@@ -154,6 +154,11 @@ export class PostgresPayloadStore implements PayloadStore {
     await this.pool.query('DELETE FROM blobs WHERE key = ANY($1::text[])', [[...keys]]);
   }
 
+  async list(before: Date, limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ key: string }>('SELECT key FROM blobs WHERE created_at < $1 ORDER BY created_at LIMIT $2', [before, limit]);
+    return rows.map((r) => r.key);
+  }
+
   /** The pool belongs to the PostgreSQL store, which closes it. */
   async close(): Promise<void> {}
 }

@@ -237,6 +237,13 @@ export class PostgresStore implements Store {
     return rows.map((a) => ({ id: a.id, name: a.name, mediaType: a.media_type, size: Number(a.size), sha256: a.sha256, key: a.blob_key, role: a.role }));
   }
 
+  async unreferencedKeys(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.db.selectFrom('attachments').select('blob_key').where('blob_key', 'in', [...keys]).execute();
+    const referenced = new Set(rows.map((r) => r.blob_key));
+    return keys.filter((key) => !referenced.has(key));
+  }
+
   async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('submissions').select('id')
       .where('state', '=', 'delivered').where('purged_at', 'is', null).where('updated_at', '<', deliveredBefore)

@@ -1,5 +1,7 @@
 // Retention: a periodic job that deletes the payload and attachments of submissions delivered longer ago
 // than `retention.afterDelivery`. Status and history stay (they hold ids, keys and reasons, no content).
+// It also deletes orphans: attachment bytes no submission refers to, left by a process that died between
+// storing an upload's attachments and storing its submission.
 import type { Logger } from 'pino';
 import type { PayloadStore } from './payload-store';
 import type { Store } from './store';
@@ -16,6 +18,10 @@ export interface RetentionOptions {
 
 /** Submissions purged per batch; a run repeats batches until none is left. */
 const BATCH = 100;
+/** An unreferenced blob younger than this may belong to an upload still in progress. */
+const ORPHAN_AGE_MS = 24 * 3_600_000;
+/** Payload store keys checked for orphans per run. */
+const ORPHAN_BATCH = 1000;
 
 export class Retention {
   private timer: NodeJS.Timeout | undefined;
@@ -38,10 +44,22 @@ export class Retention {
 
   /** One run (never two at once): the number of submissions purged. */
   run(now = new Date()): Promise<number> {
-    this.running ??= this.purgeExpired(now).finally(() => {
+    this.running ??= this.purgeExpired(now).then(async (purged) => {
+      await this.deleteOrphans(now);
+      return purged;
+    }).finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  private async deleteOrphans(now: Date): Promise<void> {
+    const { store, payloads, log } = this.options;
+    const candidates = await payloads.list(new Date(now.getTime() - ORPHAN_AGE_MS), ORPHAN_BATCH);
+    const orphans = await store.unreferencedKeys(candidates);
+    if (orphans.length === 0) return;
+    await payloads.delete(orphans);
+    log.warn({ event: 'orphans-deleted', count: orphans.length }, 'attachment bytes no submission refers to were deleted');
   }
 
   private async purgeExpired(now: Date): Promise<number> {

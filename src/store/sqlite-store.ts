@@ -84,6 +84,7 @@ export class SqliteStore implements Store {
       ),
       attachments: db.prepare<[string], AttachmentRow>('SELECT id, name, media_type, size, sha256, blob_key, role FROM attachments WHERE submission_id = ? ORDER BY position'),
       purgeable: db.prepare<[string, number], string>("SELECT id FROM submissions WHERE state = 'delivered' AND purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?").pluck(),
+      referenced: db.prepare<[string], number>('SELECT 1 FROM attachments WHERE blob_key = ?').pluck(),
       markPurged: db.prepare('UPDATE submissions SET purged_at = ? WHERE id = ? AND purged_at IS NULL'),
       deletePayload: db.prepare('DELETE FROM payloads WHERE submission_id = ?'),
       deleteAttachments: db.prepare('DELETE FROM attachments WHERE submission_id = ?'),
@@ -165,6 +166,10 @@ export class SqliteStore implements Store {
     return this.statements.attachments.all(id).map((a) => ({
       id: a.id, name: a.name, mediaType: a.media_type, size: a.size, sha256: a.sha256, key: a.blob_key, role: a.role,
     }));
+  }
+
+  async unreferencedKeys(keys: readonly string[]): Promise<string[]> {
+    return keys.filter((key) => this.statements.referenced.get(key) === undefined);
   }
 
   async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {

@@ -83,6 +83,7 @@ const MIGRATIONS: string[] = [
      role TEXT NOT NULL,
      PRIMARY KEY (submission_id, position)
    );
+   CREATE INDEX attachments_blob ON attachments(blob_key);
    ALTER TABLE submissions ADD COLUMN purged_at TEXT;
    CREATE INDEX submissions_purgeable ON submissions(state, updated_at) WHERE purged_at IS NULL;`,
 ];

@@ -102,6 +102,8 @@ export interface Store {
   payload(id: string): Promise<Buffer | undefined>;
   /** The submission's attachment references in the order received (empty once purged). */
   attachments(id: string): Promise<AttachmentRecord[]>;
+  /** Those of `keys` (payload store keys) that no attachment reference names. */
+  unreferencedKeys(keys: readonly string[]): Promise<string[]>;
   /** Ids of delivered submissions not yet purged whose delivery finished before `deliveredBefore`. */
   listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]>;
   /**
