@@ -104,6 +104,22 @@ async function main(): Promise<void> {
           + `--${boundary}\r\nContent-Type: application/pdf\r\nContent-ID: <big@measure>\r\n\r\n`);
         return { path: '/intelliform/deposit', contentType: `multipart/related; type="application/xop+xml"; start="<root@measure>"; boundary=${boundary}`, body: source(prefix, Buffer.from(`\r\n--${boundary}--\r\n`)) };
       }],
+      ['intelliForm deposit, 14 MB inline base64 (bounded by intelliform.maxEnvelopeSize)', () => {
+        const inline = randomBytes(14 * 1024 * 1024);
+        const envelope = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns2:deposit xmlns:ns2="http://xmlns.cit.de/intelliform/2009/webservices/backend"><data>`
+          + `<attachments><content>${Buffer.from(fresh()).toString('base64')}</content><contentType>text/xml</contentType><id>myForm-xml</id><name>antrag.xml</name></attachments>`
+          + `<attachments><content>${inline.toString('base64')}</content><contentType>application/pdf</contentType><id>inline</id><name>Plan.pdf</name></attachments>`
+          + `<formId>measure</formId><id>${Date.now()}000001</id><primaryDataAttachmentId>myForm-xml</primaryDataAttachmentId></data></ns2:deposit></soap:Body></soap:Envelope>`;
+        const body = Buffer.from(envelope);
+        const hash = createHash('sha256').update(inline).digest('hex');
+        const stream = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let at = 0; at < body.length; at += 1024 * 1024) controller.enqueue(new Uint8Array(body.subarray(at, at + 1024 * 1024)));
+            controller.close();
+          },
+        });
+        return { path: '/intelliform/deposit', contentType: 'text/xml; charset=utf-8', body: { stream, sha256: () => hash } };
+      }],
       ['multipart/form-data on /api/v1/submissions', () => {
         const boundary = `b${randomBytes(8).toString('hex')}`;
         const prefix = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="application"; filename="antrag.xml"\r\nContent-Type: application/xml\r\n\r\n${fresh()}\r\n`
