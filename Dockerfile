@@ -17,6 +17,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
 COPY resources ./resources
+COPY schemas ./schemas
+COPY console ./console
 COPY examples ./examples
 RUN mkdir -p /app/var && chown node:node /app/var
 USER node

@@ -124,6 +124,20 @@ describe.each(MODES)('%s mode', (mode) => {
       expect(backOffice.failures - failuresBefore).toBe(1);
     });
 
+    test('a back office that does not answer times out, is retried, and receives the submission once it answers', async () => {
+      let hung = 0;
+      backOffice.setBehaviour((office) => (office === 'muenchen-lbk' && hung++ < 2 ? 'hang' : 201));
+      const { json } = await post(router.url, variant(valid(MUENCHEN)));
+      const status = await eventually(async () => {
+        const s = await getStatus(router.url, json.submissionId as string);
+        return ['delivered', 'failed'].includes(s.state) && s;
+      }, 20_000, 'delivery after two timeouts');
+      expect(status.deliveries[0]).toMatchObject({ state: 'delivered', attempts: 3 });
+      const outcomes = status.history.filter((h) => h.event === 'attempt').map((h) => `${h.outcome}:${h.reason ?? ''}`);
+      expect(outcomes).toEqual(['retry:http-timeout', 'retry:http-timeout', 'delivered:']);
+      expect(backOffice.received.filter((r) => r.submissionId === json.submissionId)).toHaveLength(1);
+    });
+
     test('retryable failures stop at maxAttempts and dead-letter with max-attempts-exceeded', async () => {
       backOffice.setBehaviour((office) => (office === 'muenchen-lbk' ? 500 : 201));
       const { json } = await post(router.url, variant(valid(MUENCHEN)));
@@ -175,6 +189,19 @@ describe.each(MODES)('%s mode', (mode) => {
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ code: 'submission-not-found' });
     });
+  });
+
+  test('the sender\'s trace context reaches the back office through the queues, one span per step', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const response = await fetch(`${router.url}/api/v1/submissions`, {
+      method: 'POST', headers: { 'content-type': 'application/xml', traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, body: variant(valid(MUENCHEN)),
+    });
+    const { submissionId } = (await response.json()) as { submissionId: string };
+    await delivered(submissionId);
+    const received = backOffice.received.find((r) => r.submissionId === submissionId)!;
+    expect(received.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(received.traceparent).not.toContain('00f067aa0ba902b7');
+    expect(logText()).toContain(`"traceId":"${traceId}"`);
   });
 
   test('logs carry submission ids but no personal content', async () => {

@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { attachmentFileNames } from '../adapters/file';
 import type { RunningRouter } from '../src/main';
 import { eventually, FIXTURES, getStatus, MODES, REPO, startTestRouter, tempDir, variant } from './support/harness';
 import { stopServices } from './support/services';
@@ -47,10 +48,10 @@ describe.each(MODES)('%s mode', (mode) => {
 
   function expectFiles(submissionId: string, xml: string, attachments: Array<{ name: string; bytes: Buffer }>) {
     expect(readFileSync(path.join(dir, 'out', `${submissionId}.xml`), 'utf8')).toBe(xml);
-    const attachmentDir = path.join(dir, 'out', `${submissionId}.xml.attachments`);
-    const files = readdirSync(attachmentDir).filter((f) => f !== 'manifest.json').sort();
-    expect(files).toEqual(attachments.map((a, i) => `${String(i + 1).padStart(2, '0')}-${a.name}`));
-    files.forEach((file, i) => expect(sha256(readFileSync(path.join(attachmentDir, file)))).toBe(sha256(attachments[i]!.bytes)));
+    const attachmentDir = path.join(dir, 'out', `${submissionId}.attachments`);
+    const names = attachmentFileNames(attachments);
+    expect(readdirSync(attachmentDir).sort()).toEqual([...names].sort());
+    names.forEach((file, i) => expect(sha256(readFileSync(path.join(attachmentDir, file)))).toBe(sha256(attachments[i]!.bytes)));
   }
 
   test('multipart/form-data: application, rendering and attachments', async () => {
@@ -111,12 +112,12 @@ describe('limits (embedded mode)', () => {
         for (const size of sizes) form.append('attachment', new Blob([randomBytes(size)]), 'x.pdf');
         return post(router.url, form);
       };
-      expect(await send([120_000])).toMatchObject({ status: 413, json: { code: 'attachment-too-large', detail: 'part 2 exceeds 102400 bytes' } });
+      expect(await send([120_000])).toMatchObject({ status: 413, json: { code: 'attachment-limit-exceeded', detail: 'part 2 exceeds 102400 bytes' } });
       expect(await send([90_000, 90_000])).toMatchObject({ status: 413, json: { code: 'submission-too-large' } });
       expect(await send([10, 10, 10])).toMatchObject({ status: 413, json: { code: 'too-many-attachments' } });
       const files = readdirSync(path.join(dir, 'payloads'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
       expect(files).toEqual([]);
-      expect(await router.store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 });
+      expect(await router.store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0, discarded: 0 });
       expect(await send([90_000])).toMatchObject({ status: 202 });
     } finally {
       await router.close();

@@ -53,7 +53,7 @@ const implementations: Array<[string, () => Promise<Implementation>]> = [
   }],
 ];
 
-const LIMIT = { maxBytes: 8 * 1024 * 1024, code: 'attachment-too-large' as const, detail: 'attachment 1 exceeds 8388608 bytes' };
+const LIMIT = { maxBytes: 8 * 1024 * 1024, code: 'attachment-limit-exceeded' as const, detail: 'attachment 1 exceeds 8388608 bytes' };
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** A stream of `bytes` in uneven pieces, as a network would deliver them. */
@@ -88,7 +88,7 @@ describe.each(implementations)('%s payload store', (_name, create) => {
     await storeMetered(impl.payloads, pieces(randomBytes(100)), LIMIT);
     const before = await impl.held();
     const tooLarge = storeMetered(impl.payloads, pieces(randomBytes(LIMIT.maxBytes + 1)), LIMIT);
-    await expect(tooLarge).rejects.toMatchObject({ code: 'attachment-too-large', detail: LIMIT.detail });
+    await expect(tooLarge).rejects.toMatchObject({ code: 'attachment-limit-exceeded', detail: LIMIT.detail });
     expect(await impl.held()).toBe(before);
   });
 

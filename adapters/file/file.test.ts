@@ -1,13 +1,11 @@
 // The file adapter in real temporary directories: exact bytes under the templated name, atomic (no temp
 // files left), idempotent (a repeat overwrites), safe names, and retryable failures.
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import pino from 'pino';
 import type { Adapter, DeliveryRequest } from '../../src/deliver/adapter';
-import fileAdapter, { fileNameFor } from './index';
+import fileAdapter, { attachmentFileNames, fileNameFor } from './index';
 
 const log = pino({ level: 'silent' });
 const SUBMISSION = '0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c';
@@ -36,36 +34,6 @@ beforeEach(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'file-adapter-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
-
-const attachment = (name: string, bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex')) => ({
-  id: name, name, mediaType: 'application/pdf', size: bytes.length, sha256, open: async () => Readable.from([bytes]),
-});
-
-describe('attachments', () => {
-  it('are written beside the payload, numbered, with a manifest; a repeat overwrites', async () => {
-    const adapter = await adapterFor({ directory: root });
-    const files = [attachment('Lageplan.pdf', randomBytes(5000)), attachment('../Plan ä.pdf', randomBytes(10)), attachment('Lageplan.pdf', randomBytes(3))];
-    for (const attempt of [1, 2]) {
-      expect(await adapter.deliver(request({ attempt, attachments: files }))).toEqual({
-        status: 'delivered', reference: `${SUBMISSION}.xml`, detail: `${BODY.length + 5013} bytes with 3 attachments`,
-      });
-    }
-    expect(readdirSync(root).sort()).toEqual([`${SUBMISSION}.xml`, `${SUBMISSION}.xml.attachments`]);
-    const dir = path.join(root, `${SUBMISSION}.xml.attachments`);
-    expect(readdirSync(dir).sort()).toEqual(['01-Lageplan.pdf', '02-.._Plan__.pdf', '03-Lageplan.pdf', 'manifest.json']);
-    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Array<{ file: string; sha256: string }>;
-    expect(manifest.map((m) => m.file)).toEqual(['01-Lageplan.pdf', '02-.._Plan__.pdf', '03-Lageplan.pdf']);
-    manifest.forEach((m, i) => expect(createHash('sha256').update(readFileSync(path.join(dir, m.file))).digest('hex')).toBe(files[i]!.sha256));
-  });
-
-  it('bytes that do not match their SHA-256 reject the delivery, and no payload file appears', async () => {
-    const adapter = await adapterFor({ directory: root });
-    const outcome = await adapter.deliver(request({ attachments: [attachment('a.pdf', randomBytes(10), '0'.repeat(64))] }));
-    expect(outcome).toEqual({ status: 'rejected', reason: 'attachment-corrupt', detail: 'attachment 1: stored bytes do not match their SHA-256' });
-    expect(readdirSync(root)).toEqual([`${SUBMISSION}.xml.attachments`]);
-    expect(readdirSync(path.join(root, `${SUBMISSION}.xml.attachments`))).toEqual([]);
-  });
-});
 
 describe('deliver', () => {
   it('writes the exact bytes under the default name {submissionId}.{ext}', async () => {
@@ -123,6 +91,13 @@ describe('deliver', () => {
     expect(outcome).toEqual({ status: 'delivered', reference: 'antrag-.._.._evil.xml', detail: `${BODY.length} bytes` });
     expect(readdirSync(path.join(root, 'out'))).toEqual(['antrag-.._.._evil.xml']);
     expect(readdirSync(root)).toEqual(['out']);
+  });
+});
+
+describe('attachmentFileNames', () => {
+  it('keeps safe names, replaces unsafe characters and hidden prefixes, numbers repeats', () => {
+    expect(attachmentFileNames([{ name: 'plan.pdf' }, { name: 'plan.pdf' }, { name: 'Grundriß EG.pdf' }, { name: '.htaccess' }, { name: 'plan.pdf' }, { name: '' }]))
+      .toEqual(['plan.pdf', 'plan-2.pdf', 'Grundri__EG.pdf', '_htaccess', 'plan-3.pdf', 'attachment']);
   });
 });
 

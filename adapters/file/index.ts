@@ -1,14 +1,12 @@
 // The `file` adapter: drops the mapped payload into a directory atomically (write a temp file, fsync,
 // rename, fsync the directory), so that a back office polling the directory never sees half a file.
 // The file name is fixed per submission and target, so a repeated attempt overwrites, never duplicates.
-// Attachments go into `<file name>.attachments/` beside it (numbered, with a manifest.json of names, sizes
-// and SHA-256), each written the same way and checked against its hash; the payload file comes last, so
-// its appearance tells the back office that everything is there.
-import { createHash, randomBytes } from 'node:crypto';
+// Attachments go first, streamed into `<name without extension>.attachments/` (built under a temp name,
+// then renamed), so that once the payload file appears everything it refers to is complete.
+import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { z } from 'zod';
 import { defineAdapter, type DeliveryAttachment, type DeliveryOutcome } from '../../src/deliver/adapter';
 
@@ -33,6 +31,45 @@ export function fileNameFor(template: string, values: Record<string, string | un
   return name;
 }
 
+/** File names for attachments inside their directory: safe characters; a repeated name gets `-2`, `-3`, ... before its extension. */
+export function attachmentFileNames(attachments: readonly Pick<DeliveryAttachment, 'name'>[]): string[] {
+  const used = new Set<string>();
+  return attachments.map(({ name }) => {
+    const safe = name.replace(SAFE, '_').replace(/^\.+/, '_') || 'attachment';
+    const dot = safe.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [safe.slice(0, dot), safe.slice(dot)] : [safe, ''];
+    let candidate = safe;
+    for (let n = 2; used.has(candidate); n += 1) candidate = `${stem}-${n}${ext}`;
+    used.add(candidate);
+    return candidate;
+  });
+}
+
+async function syncPath(target: string): Promise<void> {
+  const handle = await fs.open(target, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Streams every attachment into `finalDir` (replacing an earlier attempt's), via a temp directory and a rename. */
+async function writeAttachments(attachments: readonly DeliveryAttachment[], directory: string, finalDir: string, tempDir: string): Promise<void> {
+  await fs.mkdir(tempDir, { mode: 0o750 });
+  const names = attachmentFileNames(attachments);
+  for (const [i, attachment] of attachments.entries()) {
+    const file = path.join(tempDir, names[i]!);
+    await pipeline(await attachment.open(), createWriteStream(file, { flags: 'wx', mode: 0o640 }));
+    await syncPath(file);
+  }
+  await syncPath(tempDir);
+  // An earlier attempt's directory is replaced; rename cannot replace a non-empty directory.
+  await fs.rm(finalDir, { recursive: true, force: true });
+  await fs.rename(tempDir, finalDir);
+  await syncPath(directory);
+}
+
 export default defineAdapter<FileAdapterConfig>({
   name: 'file',
   summary: 'Write the mapped payload into a directory (atomic rename)',
@@ -46,7 +83,7 @@ export default defineAdapter<FileAdapterConfig>({
         // A process killed between writing and renaming leaves its temp file behind; the delivery itself is
         // retried, so the orphan is removed here. Only names of our own temp pattern are touched.
         const entries = await fs.readdir(directory).catch(() => [] as string[]);
-        await Promise.all(entries.filter((entry) => TEMP_NAME.test(entry)).map((entry) => fs.rm(path.join(directory, entry), { force: true })));
+        await Promise.all(entries.filter((entry) => TEMP_NAME.test(entry)).map((entry) => fs.rm(path.join(directory, entry), { recursive: true, force: true })));
       },
       async deliver(request): Promise<DeliveryOutcome> {
         let name: string;
@@ -61,13 +98,27 @@ export default defineAdapter<FileAdapterConfig>({
         } catch (error) {
           return { status: 'rejected', reason: 'file-write-failed', detail: (error as Error).message };
         }
+        const finalPath = path.join(directory, name);
+        const tempPath = path.join(directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+        const attachmentsDir = path.join(directory, `${name.replace(/\.[^.]*$/, '')}.attachments`);
+        const tempAttachmentsDir = path.join(directory, `.${name}.attachments.${randomBytes(6).toString('hex')}.tmp`);
         try {
-          if (request.attachments.length) await writeAttachments(directory, name, request.attachments);
-          await writeAtomically(directory, name, (file) => fs.writeFile(file, request.payload.body, { flag: 'wx', mode: 0o640 }));
-          const bytes = request.attachments.reduce((sum, a) => sum + a.size, request.payload.body.length);
-          return { status: 'delivered', reference: name, detail: `${bytes} bytes${request.attachments.length ? ` with ${request.attachments.length} attachments` : ''}` };
+          if (request.attachments.length) await writeAttachments(request.attachments, directory, attachmentsDir, tempAttachmentsDir);
+          else await fs.rm(attachmentsDir, { recursive: true, force: true });
+          const handle = await fs.open(tempPath, 'wx', 0o640);
+          try {
+            await handle.writeFile(request.payload.body);
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          await fs.rename(tempPath, finalPath);
+          await syncPath(directory);
+          const extra = request.attachments.length ? ` and ${request.attachments.length} attachment(s)` : '';
+          return { status: 'delivered', reference: name, detail: `${request.payload.body.length} bytes${extra}` };
         } catch (error) {
-          if (error instanceof CorruptAttachmentError) return { status: 'rejected', reason: 'attachment-corrupt', detail: error.message };
+          await fs.rm(tempPath, { force: true }).catch(() => undefined);
+          await fs.rm(tempAttachmentsDir, { recursive: true, force: true }).catch(() => undefined);
           // Disk full, permissions, a missing mount: an operator can fix these, so retry (capped by maxAttempts).
           return { status: 'retryable', reason: 'file-write-failed', detail: `${(error as NodeJS.ErrnoException).code ?? 'error'} writing into the target directory` };
         }
@@ -84,56 +135,3 @@ export default defineAdapter<FileAdapterConfig>({
     };
   },
 });
-
-/** The stored bytes of an attachment differ from the SHA-256 recorded at intake. */
-class CorruptAttachmentError extends Error {}
-
-/** Writes `<directory>/<name>` via a temp file (fsync, rename, fsync of the directory); the temp file is removed on failure. */
-async function writeAtomically(directory: string, name: string, write: (tempPath: string) => Promise<void>, into = directory): Promise<void> {
-  const tempPath = path.join(directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await write(tempPath);
-    await sync(tempPath);
-    await fs.rename(tempPath, path.join(into, name));
-    await sync(into);
-  } catch (error) {
-    await fs.rm(tempPath, { force: true }).catch(() => undefined);
-    throw error;
-  }
-}
-
-/** fsync of a file or directory through a descriptor of its own (on Linux it flushes whichever descriptor asks). */
-async function sync(target: string): Promise<void> {
-  const handle = await fs.open(target, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** `01-Lageplan.pdf`: numbered in the order received (names may repeat), reduced to safe characters. */
-export const attachmentFileName = (position: number, name: string): string => `${String(position).padStart(2, '0')}-${name.replace(SAFE, '_')}`;
-
-/** Streams each attachment into `<name>.attachments/` (temp files in the target directory, cleaned like the payload's). */
-async function writeAttachments(directory: string, name: string, attachments: readonly DeliveryAttachment[]): Promise<void> {
-  const into = path.join(directory, `${name}.attachments`);
-  await fs.mkdir(into, { recursive: true });
-  const manifest: Array<Record<string, string | number>> = [];
-  for (const [index, attachment] of attachments.entries()) {
-    const file = attachmentFileName(index + 1, attachment.name);
-    const hash = createHash('sha256');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await writeAtomically(directory, file, async (tempPath) => {
-      await pipeline(await attachment.open(), hashing, createWriteStream(tempPath, { flags: 'wx', mode: 0o640 }));
-      if (hash.digest('hex') !== attachment.sha256) throw new CorruptAttachmentError(`attachment ${index + 1}: stored bytes do not match their SHA-256`);
-    }, into);
-    manifest.push({ file, id: attachment.id, name: attachment.name, mediaType: attachment.mediaType, size: attachment.size, sha256: attachment.sha256 });
-  }
-  await writeAtomically(directory, 'manifest.json', (tempPath) => fs.writeFile(tempPath, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx', mode: 0o640 }), into);
-}

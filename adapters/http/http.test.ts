@@ -1,9 +1,6 @@
 // The http adapter against a real HTTP server on 127.0.0.1: what it sends, and how each answer (or its
 // absence) is classified.
-import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { Readable } from 'node:stream';
-import { make as makeMultipart, type PartInfo } from 'multipasta';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Adapter, DeliveryRequest } from '../../src/deliver/adapter';
@@ -51,31 +48,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** The parts of a multipart/form-data body, parsed by multipasta (as the router's intake does). */
-function parseFormData(body: Buffer, headers: http.IncomingHttpHeaders): Array<{ info: PartInfo; bytes: Buffer }> {
-  const parts: Array<{ info: PartInfo; bytes: Buffer }> = [];
-  let failure: unknown;
-  const parser = makeMultipart({
-    headers: headers as Record<string, string>,
-    isFile: () => true,
-    onField: () => undefined,
-    onFile: (info) => {
-      const chunks: Buffer[] = [];
-      parts.push({ info, bytes: Buffer.alloc(0) });
-      return (chunk) => {
-        if (chunk) chunks.push(Buffer.from(chunk));
-        else parts.at(-1)!.bytes = Buffer.concat(chunks);
-      };
-    },
-    onError: (error) => { failure = error; },
-    onDone: () => undefined,
-  });
-  parser.write(body);
-  parser.end();
-  if (failure) throw new Error(JSON.stringify(failure));
-  return parts;
 }
 
 const BODY = Buffer.concat([Buffer.from('{"antrag":"M'), Buffer.from([0xfc, 0x00, 0xff]), Buffer.from('ller"}')]);
@@ -126,6 +98,16 @@ describe('delivered', () => {
     expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: 'BOA-77', detail: 'HTTP 202' });
   });
 
+  it('a reference from an XML answer by referencePattern', async () => {
+    backOffice.handler = (_request, response) => response.writeHead(201, { 'Content-Type': 'application/xml' })
+      .end('<?xml version="1.0"?><eingang><aktenzeichen> BOA/2026/0815 </aktenzeichen></eingang>');
+    const adapter = await adapterFor({ url, referencePattern: '<aktenzeichen>([^<]+)</aktenzeichen>' });
+    expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: 'BOA/2026/0815', detail: 'HTTP 201' });
+    backOffice.handler = (_request, response) => response.writeHead(201, { 'Content-Type': 'application/xml' }).end('<eingang/>');
+    expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: undefined, detail: 'HTTP 201' });
+    expect(httpAdapter.configSchema.safeParse({ url, referencePattern: '([' }).error?.issues[0]?.message).toBe('a valid regular expression');
+  });
+
   it('no reference when none is configured or the body is not JSON', async () => {
     backOffice.handler = (_request, response) => response.writeHead(200, { 'Content-Type': 'text/plain' }).end('danke');
     expect(await (await adapterFor({ url, referenceField: 'aktenzeichen' })).deliver(request())).toEqual({ status: 'delivered', reference: undefined, detail: 'HTTP 200' });
@@ -162,36 +144,6 @@ describe('the request', () => {
     expect(got!.headers['content-type']).toBe('application/xml; charset=utf-8');
     expect(got!.headers['x-submission-id']).toBe('0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c');
     expect(got!.body.equals(xml)).toBe(true);
-  });
-
-  it('with attachments: multipart/form-data, the payload then each attachment streamed, bytes intact on every attempt', async () => {
-    const files = [
-      { id: 'a1', name: 'Lageplan M1-500.pdf', mediaType: 'application/pdf', bytes: randomBytes(300_000) },
-      { id: 'a2', name: 'Grundriss-Erdgeschoß.pdf', mediaType: 'application/pdf', bytes: randomBytes(10) },
-    ];
-    let opened = 0;
-    const attachments = files.map(({ bytes, ...meta }) => ({
-      ...meta, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'),
-      open: async () => {
-        opened += 1;
-        return Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]);
-      },
-    }));
-    const adapter = await adapterFor({ url });
-    for (const attempt of [1, 2]) expect(await adapter.deliver(request({ attempt, attachments }))).toMatchObject({ status: 'delivered' });
-    expect(opened).toBe(4);
-    for (const got of backOffice.received) {
-      expect(got.headers['content-type']).toMatch(/^multipart\/form-data; boundary=antragsrouter-[0-9a-f]{24}$/);
-      expect(got.headers['idempotency-key']).toBe('0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c:muenchen-lbk');
-      const parts = parseFormData(got.body, got.headers);
-      expect(parts.map((p) => [p.info.name, p.info.contentType])).toEqual([['payload', 'application/json'], ['attachment', 'application/pdf'], ['attachment', 'application/pdf']]);
-      expect(parts[0]!.bytes.equals(BODY)).toBe(true);
-      expect(parts[1]!.info.filename).toBe('Lageplan M1-500.pdf');
-      expect(parts[2]!.info.filename).toBe('Grundriss-Erdgeschoß.pdf');
-      for (const [i, file] of files.entries()) expect(parts[i + 1]!.bytes.equals(file.bytes)).toBe(true);
-      expect(got.body.toString('latin1')).toContain(`filename*=UTF-8''Grundriss-Erdgescho%C3%9F.pdf`);
-      expect(got.body.toString('latin1')).toContain(`Content-Digest: sha-256=:${createHash('sha256').update(files[1]!.bytes).digest('base64')}:`);
-    }
   });
 
   it('sends the same Idempotency-Key on every attempt', async () => {
@@ -313,6 +265,8 @@ describe('configSchema', () => {
       idempotencyHeader: 'Idempotency-Key',
       deliveredOn: ['2xx'],
       retryOn: ['408', '429', '5xx'],
+      body: 'auto',
+      multipart: { payloadField: 'payload', payloadFileName: 'antrag', attachmentField: 'attachments' },
     });
   });
 

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
 import { isMyForm, readMyFormFacts, transactionFacts } from './intelliform-form';
-import { inspectXml, type XmlLimits } from './xml-gate';
+import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
+import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
 
@@ -25,9 +26,30 @@ export interface CheckedMessage {
 export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
+}
+
+/** The XÖV header's facts — or, for intelliForm's own `myForm` form data, those of its transaction attributes. */
+function headerFacts(body: Buffer, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>): Pick<CheckedMessage, 'facts' | 'extraFacts'> {
   const options = { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') };
-  if (isMyForm(outline)) return { text, facts: readMyFormFacts(outline, options), extraFacts: transactionFacts(outline), elementCount: outline.elementCount };
-  return { text, facts: readXoevFacts(outline, options), extraFacts: {}, elementCount: outline.elementCount };
+  if (isMyForm(outline)) return { facts: readMyFormFacts(outline, options), extraFacts: transactionFacts(outline) };
+  return { facts: readXoevFacts(outline, options), extraFacts: {} };
+}
+
+/**
+ * `checkMessage` with schema validation: decode, strict gate, then the XSD of the root's standard and
+ * version (before the header is read, so a schema-invalid header is refused as `schema-invalid` naming
+ * the element), then the XÖV header. Every intake calls this one function. Throws InputError.
+ */
+export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator): Promise<CheckedMessage> {
+  const text = decodeXml(body);
+  const outline = inspectXml(text, limits);
+  // intelliForm's `myForm` has no XSD: it is form data, not an XÖV message.
+  if (validator && !isMyForm(outline)) {
+    const { root } = outline;
+    await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
+  }
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
 }
 
 /** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */

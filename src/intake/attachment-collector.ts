@@ -41,7 +41,7 @@ export class AttachmentCollector {
 
   /**
    * Streams one attachment's bytes into the payload store; fails with `too-many-attachments`,
-   * `attachment-too-large` or `submission-too-large` while the bytes arrive. `label` names it in errors.
+   * `attachment-limit-exceeded` or `submission-too-large` while the bytes arrive. `label` names it in errors.
    */
   async store(source: Readable, label: string): Promise<StoredBlob> {
     const { maxCount, maxSize, maxTotalSize } = this.limits;
@@ -52,7 +52,7 @@ export class AttachmentCollector {
     const remaining = maxTotalSize - this.total;
     const limit = remaining < maxSize
       ? { maxBytes: remaining, code: 'submission-too-large' as const, detail: `the attachments together exceed ${maxTotalSize} bytes (at ${label})` }
-      : { maxBytes: maxSize, code: 'attachment-too-large' as const, detail: `${label} exceeds ${maxSize} bytes` };
+      : { maxBytes: maxSize, code: 'attachment-limit-exceeded' as const, detail: `${label} exceeds ${maxSize} bytes` };
     const blob = await storeMetered(this.payloads, source, limit);
     this.stored.push(blob.key);
     this.total += blob.size;

@@ -3,8 +3,10 @@
 // nothing is stored (attachments already streamed into the payload store are deleted again).
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/auth';
 import { InputError } from '../errors';
 import { TransportUnavailableError } from '../transport/transport';
+import { ValidationUnavailableError } from '../envelope/schema-validation';
 import type { Pipeline, ReceiveResult } from '../pipeline';
 import type { PayloadStore } from '../store/payload-store';
 import { AttachmentCollector, type AttachmentLimits } from './attachment-collector';
@@ -19,6 +21,7 @@ export interface HttpIntakeOptions {
   attachments: AttachmentLimits;
   payloads: PayloadStore;
   log: Logger;
+  auth: Authenticator;
 }
 
 /**
@@ -40,8 +43,13 @@ export function submissionIntake(pipeline: Pipeline, options: HttpIntakeOptions)
       // A refusal while the body still streams in: do not read the rest of it, close the connection.
       if (!req.complete) res.set('Connection', 'close');
       if (error instanceof InputError) {
-        log.info({ event: 'refused', reason: error.code, bytes: bytes() }, 'submission refused');
+        log.info({ event: 'refused', reason: error.code, bytes: bytes(), client: req.client?.name }, 'submission refused');
         sendInputError(res, error, req.originalUrl);
+        return;
+      }
+      if (error instanceof ValidationUnavailableError) {
+        log.error({ event: 'unavailable', reason: 'validation-unavailable', bytes: bytes() }, 'schema validation unavailable; answered 503');
+        sendProblem(res, problemFor('validation-unavailable', 'the message could not be validated right now; send it again later', req.originalUrl), { 'Retry-After': '10' });
         return;
       }
       if (error instanceof TransportUnavailableError) {
@@ -57,6 +65,7 @@ export function submissionIntake(pipeline: Pipeline, options: HttpIntakeOptions)
 
   router.post(
     '/api/v1/submissions',
+    options.auth.require('submit'),
     async (req: Request, res: Response, next: NextFunction) => {
       const mediaType = mediaTypeOf(req.headers);
       if (mediaType && MULTIPART_TYPES.includes(mediaType.type)) {
@@ -72,7 +81,7 @@ export function submissionIntake(pipeline: Pipeline, options: HttpIntakeOptions)
     express.raw({ type: () => true, limit: options.maxBodySize }),
     async (req: Request, res: Response) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      await answer(req, res, () => body.length, () => pipeline.receive(body, 'http', req.get('idempotency-key')));
+      await answer(req, res, () => body.length, () => pipeline.receive(body, 'http', { idempotencyKey: req.get('idempotency-key'), client: req.client, traceparent: req.get('traceparent') }));
     },
   );
   return router;
@@ -94,7 +103,7 @@ async function receiveMultipart(pipeline: Pipeline, options: HttpIntakeOptions, 
       mediaType: part.mediaType,
       role: part.name === 'rendering' ? 'rendering' : 'attachment',
     }));
-    return await pipeline.receiveWith({ document: body.root.body, source: 'http', idempotencyKey: req.get('idempotency-key'), attachments });
+    return await pipeline.receive(body.root.body, 'http', { idempotencyKey: req.get('idempotency-key'), client: req.client, traceparent: req.get('traceparent'), attachments });
   } catch (error) {
     await collector.discard();
     throw error;

@@ -10,10 +10,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/auth';
 import { decodeXml } from '../envelope/decode';
 import { parseDom } from '../envelope/dom';
 import { inspectXml, type XmlLimits } from '../envelope/xml-gate';
 import type { Facts } from '../envelope/envelope';
+import { ValidationUnavailableError } from '../envelope/schema-validation';
 import { InputError, type ReasonCode } from '../errors';
 import type { Pipeline, ReceiveResult } from '../pipeline';
 import { customParameterFact } from '../route/keys';
@@ -37,6 +39,8 @@ export interface DepositEndpointOptions {
   attachments: AttachmentLimits;
   payloads: PayloadStore;
   log: Logger;
+  /** Who may deposit: a client with role `submit` (the form server's token or certificate). */
+  auth: Authenticator;
 }
 
 const XML_TYPES = new Set(['text/xml', 'application/xml']);
@@ -74,7 +78,7 @@ export function depositEndpoint(pipeline: Pipeline, options: DepositEndpointOpti
     }
   });
 
-  router.post(options.path, async (req: Request, res: Response) => {
+  router.post(options.path, options.auth.require('submit'), async (req: Request, res: Response) => {
     const collector = new AttachmentCollector(options.payloads, options.attachments);
     try {
       const result = await receiveDeposit(pipeline, options, req, collector);
@@ -136,13 +140,13 @@ async function receiveDeposit(pipeline: Pipeline, options: DepositEndpointOption
   }
   // MTOM parts no attachment refers to are not kept.
   await collector.release(parts.filter((p) => !used.has(p.blob.key)).map((p) => p.blob.key));
-  return pipeline.receiveWith({
-    document: document!,
-    source: 'intelliform',
+  return pipeline.receive(document!, 'intelliform', {
     submissionKey: `intelliform:deposit:${deposit.id}`,
     idempotencyKey: deposit.id,
     facts: depositFacts(deposit),
     attachments,
+    client: req.client,
+    traceparent: req.get('traceparent'),
   });
 }
 
@@ -225,7 +229,7 @@ const megabytes = (bytes: number) => (bytes >= 1024 ** 2 ? `${Math.floor(bytes /
 function userMessageFor(code: ReasonCode, faultId: string, options: DepositEndpointOptions): string {
   const reference = ` (Fehlernummer ${faultId})`;
   switch (code) {
-    case 'attachment-too-large':
+    case 'attachment-limit-exceeded':
       return `Ihr Antrag konnte nicht angenommen werden: Eine Anlage ist größer als ${megabytes(options.attachments.maxSize)}. Bitte verkleinern Sie die Datei und senden Sie den Antrag erneut.`;
     case 'submission-too-large':
       return `Ihr Antrag konnte nicht angenommen werden: Die Anlagen sind zusammen größer als ${megabytes(options.attachments.maxTotalSize)}. Bitte verkleinern Sie die Dateien und senden Sie den Antrag erneut.`;
@@ -234,6 +238,7 @@ function userMessageFor(code: ReasonCode, faultId: string, options: DepositEndpo
     case 'payload-too-large':
       return `Ihr Antrag konnte nicht angenommen werden: Die übermittelten Daten sind zu umfangreich. Bitte verkleinern Sie die Anlagen und senden Sie den Antrag erneut${reference}.`;
     case 'transport-unavailable':
+    case 'validation-unavailable':
     case 'store-unavailable':
       return `Ihr Antrag kann im Moment nicht entgegengenommen werden. Bitte senden Sie ihn in einigen Minuten erneut${reference}.`;
     case 'internal-error':
@@ -253,6 +258,9 @@ export function faultFor(error: unknown, options: DepositEndpointOptions): Fault
   } else if (error instanceof TransportUnavailableError) {
     code = 'transport-unavailable';
     detail = 'the router cannot queue submissions right now; send it again later';
+  } else if (error instanceof ValidationUnavailableError) {
+    code = 'validation-unavailable';
+    detail = 'the message could not be validated right now; send it again later';
   } else {
     code = 'store-unavailable';
     detail = 'the submission could not be stored; send it again later';

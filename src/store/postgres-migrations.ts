@@ -3,6 +3,9 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 const SUBMISSION_STATES = sql`('received', 'routed', 'parked', 'delivered', 'failed')`;
 const DELIVERY_STATES = sql`('pending', 'delivered', 'dead')`;
+// 0003: operators can discard.
+const SUBMISSION_STATES_3 = sql`('received', 'routed', 'parked', 'delivered', 'failed', 'discarded')`;
+const DELIVERY_STATES_3 = sql`('pending', 'delivered', 'dead', 'discarded')`;
 
 /**
  * Tables are created unqualified: every connection of the store's pool has `search_path` set to the
@@ -79,7 +82,35 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
-  '0003_attachments': {
+  '0003_operations': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The tenant for the operator's filters, discarded states, and the audit trail.
+      await db.schema.alterTable('submissions').addColumn('tenant', 'text').execute();
+      await sql`ALTER TABLE submissions DROP CONSTRAINT submissions_state_check, ADD CONSTRAINT submissions_state_check CHECK (state IN ${SUBMISSION_STATES_3})`.execute(db);
+      await sql`ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check, ADD CONSTRAINT deliveries_state_check CHECK (state IN ${DELIVERY_STATES_3})`.execute(db);
+      await db.schema.createIndex('submissions_received').on('submissions').columns(['received_at', 'id']).execute();
+      await db.schema.createIndex('submissions_tenant').on('submissions').columns(['tenant', 'received_at']).execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'bigserial', (col) => col.primaryKey())
+        .addColumn('at', 'timestamptz', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('submission_id', 'text')
+        .addColumn('target', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('audit_submission').on('audit').columns(['submission_id', 'id']).execute();
+    },
+  },
+  '0004_receipts': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Status callbacks and receipts: the sending client, the back office's receipt (JSON).
+      await db.schema.alterTable('submissions').addColumn('client', 'text').execute();
+      await db.schema.alterTable('deliveries').addColumn('receipt', 'jsonb').execute();
+    },
+  },
+  '0005_attachments': {
     async up(db: Kysely<unknown>): Promise<void> {
       // Attachment references of a submission (claim check); the bytes are in blobs/blob_chunks.
       await db.schema
@@ -98,7 +129,7 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('attachments_blob').on('attachments').column('blob_key').execute();
       await db.schema.alterTable('submissions').addColumn('purged_at', 'timestamptz').execute();
       await sql`CREATE INDEX submissions_purgeable ON submissions (state, updated_at) WHERE purged_at IS NULL`.execute(db);
-      // The payload store: one row per blob, its bytes in 1 MiB chunks (deleted with the blob).
+      // The payload store: one row per blob, its bytes in chunks of 256 KiB (deleted with the blob).
       await db.schema
         .createTable('blobs')
         .addColumn('key', 'text', (col) => col.primaryKey())

@@ -148,7 +148,7 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       clearInterval(sampler);
-      const attachmentDir = path.join(dir, 'out', `${id}.xml.attachments`);
+      const attachmentDir = path.join(dir, 'out', `${id}.attachments`);
       const file = readdirSync(attachmentDir).find((f) => f !== 'manifest.json')!;
       const delivered = createHash('sha256');
       for await (const chunk of createReadStream(path.join(attachmentDir, file))) delivered.update(chunk as Buffer);
