@@ -9,6 +9,7 @@ import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { createClientAsync } from 'soap';
 import { attachmentFileNames } from '../adapters/file';
 import { TRANSACTION_NAMESPACE, USER_NAMESPACE } from '../src/envelope/intelliform-form';
+import { newToken, tokenHash } from '../src/auth/auth';
 import type { RunningRouter } from '../src/main';
 import { attachmentsOf, depositFixture, DEPOSIT_FIXTURES, postDeposit, randomDepositId, responseParameter, sha256, toMtom, withDepositId } from './support/deposits';
 import { eventually, getStatus, MODES, REPO, startTestRouter, tempDir, type Mode } from './support/harness';
@@ -230,4 +231,22 @@ describe.each(MODES)('refusals, %s mode', (mode) => {
     expect(await blobCount(mode, dir, schema)).toBe(0);
   });
 
+});
+
+test('with clients configured, only a client with role submit may deposit; the WSDL stays public', async () => {
+  const token = newToken();
+  const dir = tempDir();
+  const router = await startTestRouter(depositConfig(dir, 'unused', { auth: { clients: { formserver: { tokenSha256: tokenHash(token), roles: ['submit'], tenants: ['*'] } } } }));
+  try {
+    const xml = withDepositId(depositFixture(DEPOSIT_FIXTURES[0]!));
+    const deposit = (headers: Record<string, string>) => fetch(`${router.url}/intelliform/deposit`, { method: 'POST', headers: { 'content-type': 'text/xml', ...headers }, body: xml });
+    expect((await deposit({})).status).toBe(401);
+    expect((await deposit({ authorization: `Bearer ${newToken()}` })).status).toBe(401);
+    const answer = await deposit({ authorization: `Bearer ${token}` });
+    expect(answer.status).toBe(200);
+    expect(responseParameter(await answer.text(), 'antragsrouter-status')).toBe('accepted');
+    expect((await fetch(`${router.url}/intelliform/deposit?wsdl`)).status).toBe(200);
+  } finally {
+    await router.close();
+  }
 });
