@@ -96,8 +96,12 @@ export function depositEndpoint(pipeline: Pipeline, options: DepositEndpointOpti
   return router;
 }
 
-/** Reads the envelope (plain or MTOM), stores the attachments, hands the submission to the pipeline. */
-async function receiveDeposit(pipeline: Pipeline, options: DepositEndpointOptions, req: Request, collector: AttachmentCollector): Promise<ReceiveResult> {
+/**
+ * Reads the request (plain SOAP or MTOM, whose non-root parts go to the payload store) and its `deposit`.
+ * Only the extracted strings outlive this function: the envelope's bytes, its text and DOM are garbage
+ * once it returns, which matters for inline base64 attachments.
+ */
+async function readRequest(options: DepositEndpointOptions, req: Request, collector: AttachmentCollector): Promise<{ deposit: DepositData; parts: StoredPart[] }> {
   const mediaType = mediaTypeOf(req.headers);
   const envelopeLimit = { maxBytes: options.maxEnvelopeSize, code: 'payload-too-large' as const, detail: `the SOAP envelope exceeds ${options.maxEnvelopeSize} bytes (send large attachments as MTOM parts)` };
   let envelope: Buffer;
@@ -112,10 +116,14 @@ async function receiveDeposit(pipeline: Pipeline, options: DepositEndpointOption
   } else {
     throw new InputError('unsupported-media-type', `send the deposit as text/xml or MTOM multipart/related (got ${req.get('content-type') ?? 'no content type'})`);
   }
-
   const text = decodeXml(envelope);
   inspectXml(text, options.xml);
-  const deposit = readDeposit(parseDom(text));
+  return { deposit: readDeposit(parseDom(text)), parts };
+}
+
+/** Stores the attachments and hands the submission to the pipeline. */
+async function receiveDeposit(pipeline: Pipeline, options: DepositEndpointOptions, req: Request, collector: AttachmentCollector): Promise<ReceiveResult> {
+  const { deposit, parts } = await readRequest(options, req, collector);
   if (!deposit.id) throw new InputError('deposit-invalid', 'depositData has no id');
   if (!deposit.primaryDataAttachmentId) throw new InputError('deposit-invalid', 'depositData has no primaryDataAttachmentId');
   // Ids may repeat (intelliForm's own example has two attachments `myForm-xml`): the first one is the primary data.
