@@ -16,6 +16,8 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { Topology } from '../../src/transport/rabbitmq-topology';
+import { deleteTopology, dropSchema } from '../support/services';
 
 const REPO = path.resolve(__dirname, '../..');
 const SIZE = Number(process.env.SIZE_MB ?? 200) * 1024 * 1024;
@@ -164,11 +166,9 @@ async function main(): Promise<void> {
     router.kill('SIGTERM');
     await new Promise((resolve) => router.once('exit', resolve));
     if (production) {
-      const { Client } = await import('pg');
-      const client = new Client({ connectionString: process.env.DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
+      // This run's schema and queues go again (quorum queues left behind weigh on the broker).
+      await dropSchema(process.env.DATABASE_URL!, schema);
+      await deleteTopology(process.env.AMQP_URL!, new Topology(schema, 0).names(['route', 'deliver.drop']));
     }
   }
 }
