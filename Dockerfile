@@ -16,6 +16,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
+COPY resources ./resources
 COPY schemas ./schemas
 COPY console ./console
 COPY examples ./examples

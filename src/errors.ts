@@ -7,6 +7,14 @@ export const REASONS = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'empty-body': { status: 400, title: 'Empty body' },
+  // Intake: multipart bodies, attachments and the intelliForm deposit
+  'multipart-invalid': { status: 400, title: 'Multipart body malformed or without the XML application part' },
+  'attachment-limit-exceeded': { status: 413, title: 'An attachment exceeds the per-attachment size limit (attachments.maxSize)' },
+  'submission-too-large': { status: 413, title: 'The attachments together exceed the per-submission size limit (attachments.maxTotalSize)' },
+  'too-many-attachments': { status: 413, title: 'More attachments than the configured limit (attachments.maxCount)' },
+  'attachment-invalid': { status: 400, title: 'Attachment content unreadable (bad base64, unresolved XOP reference)' },
+  'soap-invalid': { status: 400, title: 'Not a SOAP 1.1 deposit request' },
+  'deposit-invalid': { status: 400, title: 'The deposit lacks a required field (id, primary data attachment)' },
   // Intake: XML hardening
   'xml-not-well-formed': { status: 400, title: 'XML is not well-formed' },
   'xml-doctype-forbidden': { status: 400, title: 'DOCTYPE and entity declarations are forbidden' },

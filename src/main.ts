@@ -1,6 +1,7 @@
 // Composition root: load configuration, open store and transport (embedded, or PostgreSQL + RabbitMQ in
 // production mode), connect adapters, wire the pipeline, start the HTTP server; shut down gracefully.
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import http, { type Server } from 'node:http';
 import https from 'node:https';
 import { readSecret, readSecretBytes } from './config/secret';
@@ -10,6 +11,7 @@ import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
 import { SchemaValidator } from './envelope/schema-validation';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
+import { depositEndpoint } from './intake/soap-deposit';
 import { adminApi } from './admin/admin-api';
 import { consolePages } from './admin/console';
 import { Authenticator } from './auth/auth';
@@ -18,7 +20,10 @@ import { receiptApi } from './intake/receipt-api';
 import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
+import { DirectoryPayloadStore } from './store/directory-payload-store';
+import type { PayloadStore } from './store/payload-store';
 import { PostgresStore } from './store/postgres-store';
+import { Retention } from './store/retention';
 import { openSqlite } from './store/sqlite';
 import { SqliteStore } from './store/sqlite-store';
 import type { Store } from './store/store';
@@ -31,6 +36,8 @@ export interface RunningRouter {
   url: string;
   pipeline: Pipeline;
   store: Store;
+  payloads: PayloadStore;
+  retention: Retention;
   /** Stops accepting, lets in-flight deliveries finish (up to `graceMs`), closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -52,6 +59,7 @@ export interface StartOptions {
 interface Backbone {
   mode: 'embedded' | 'production';
   store: Store;
+  payloads: PayloadStore;
   transport: Transport;
   /** Where the state lives, for the start-up log line (no credentials). */
   where: string;
@@ -70,8 +78,16 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
   const databaseUrl = production.databaseUrl || undefined;
   if (!amqpUrl && !databaseUrl) {
     const db = openSqlite(config.raw.store.path);
+    const directory = config.raw.attachments.directory ?? path.join(path.dirname(config.raw.store.path), 'payloads');
+    let payloads: PayloadStore;
+    try {
+      payloads = await DirectoryPayloadStore.open(directory);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
     return {
-      mode: 'embedded', store: new SqliteStore(db), transport: new EmbeddedTransport(db, log), where: config.raw.store.path,
+      mode: 'embedded', store: new SqliteStore(db), payloads, transport: new EmbeddedTransport(db, log), where: `${config.raw.store.path}, attachments in ${directory}`,
       async close() { db.close(); },
     };
   }
@@ -89,7 +105,7 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
     throw error;
   }
   return {
-    mode: 'production', store, transport, where: `PostgreSQL schema ${postgres.schema}, RabbitMQ prefix ${amqp.prefix}`,
+    mode: 'production', store, payloads: store.payloadStore, transport, where: `PostgreSQL schema ${postgres.schema}, RabbitMQ prefix ${amqp.prefix}`,
     async close() { await store.close(); },
   };
 }
@@ -97,7 +113,7 @@ async function openBackbone(config: LoadedConfig, options: StartOptions, log: Lo
 export async function startRouter(config: LoadedConfig, options: StartOptions): Promise<RunningRouter> {
   const log = options.log.child({ instance: config.raw.instance });
   const backbone = await openBackbone(config, options, log);
-  const { store, transport } = backbone;
+  const { store, payloads, transport } = backbone;
 
   const adapters = new Map<string, Adapter>();
   let validator: SchemaValidator | undefined;
@@ -131,15 +147,18 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
       return { queues, submissions };
     },
   });
-  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics, validator, callbacks });
+  const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics, validator, callbacks });
   await pipeline.start();
   callbacks?.start();
+  const retention = new Retention({ store, payloads, ...config.raw.retention, log });
+  retention.start();
 
   const app = express();
   app.disable('x-powered-by');
   const auth = new Authenticator(config.raw.auth);
   if (auth.open) log.warn({ event: 'auth-open' }, 'no auth.clients configured: anyone who reaches the port may submit; the admin API is closed');
-  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log, auth }));
+  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, attachments: config.raw.attachments, payloads, log, auth }));
+  app.use(depositEndpoint(pipeline, { ...config.raw.intelliform, maxDocumentSize: config.raw.server.maxBodySize, xml: config.raw.xml, attachments: config.raw.attachments, payloads, log, auth }));
   app.use(statusApi(store, auth));
   app.use(receiptApi(pipeline, auth));
   app.use(adminApi({ pipeline, store, auth, config, adapters }));
@@ -182,6 +201,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
     url,
     pipeline,
     store,
+    payloads,
+    retention,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -189,6 +210,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
           server.closeIdleConnections();
         });
         pipeline.stop();
+        await retention.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
         await validator?.close();

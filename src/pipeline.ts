@@ -15,9 +15,10 @@ import type { Metrics } from './metrics';
 import type { Callbacks } from './callbacks/callbacks';
 import { childSpan, formatTraceparent, parseTraceparent } from './trace';
 import { authorizeSubmission, type Client } from './auth/auth';
-import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
+import type { Adapter, DeliveryAttachment, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, OperatorResult, Receipt, Store, SubmissionState, SubmissionStatus } from './store/store';
+import type { PayloadStore } from './store/payload-store';
+import type { AttachmentRecord, AttemptOutcome, Claim, OperatorResult, Receipt, Store, SubmissionState, SubmissionStatus } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -37,11 +38,22 @@ export interface ReceiveOptions {
   client?: Client;
   /** The sender's W3C `traceparent`, continued through the queues to the adapters. */
   traceparent?: string;
+  /** The submission's idempotency key when the intake knows a better one than the document's (intelliForm: the deposit id). */
+  submissionKey?: string;
+  /** Facts the intake knows (e.g. a deposit's `formId` and custom parameters); the document's facts win. */
+  facts?: Facts;
+  /**
+   * Attachments already streamed into the payload store. Whenever the submission is not stored with them
+   * (refused, a resend of a known one, a failure), they are deleted again: nothing stays half-accepted.
+   */
+  attachments?: readonly AttachmentRecord[];
 }
 
 export interface PipelineDependencies {
   config: LoadedConfig;
   store: Store;
+  /** Where attachment bytes are (claim check); the store holds their references. */
+  payloads: PayloadStore;
   transport: Transport;
   /** A connected adapter per target name. */
   adapters: ReadonlyMap<string, Adapter>;
@@ -107,31 +119,42 @@ export class Pipeline {
    */
   async receive(body: Buffer, source: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
     const start = process.hrtime.bigint();
+    const attachments = options.attachments ?? [];
+    const discard = () => this.deps.payloads.delete(attachments.map((a) => a.key)).catch((error: unknown) => {
+      this.deps.log.warn({ err: error, attachments: attachments.length }, 'attachments of a submission not stored could not be deleted');
+    });
+    let result: ReceiveResult;
     try {
-      const result = await this.accept(body, source, options);
+      result = await this.accept(body, source, options);
       this.deps.metrics.accepted(source, secondsSince(start));
-      return result;
     } catch (error) {
       const reason = error instanceof InputError ? error.code : error instanceof TransportUnavailableError ? 'transport-unavailable' : 'internal-error';
       this.deps.metrics.refusedAtIntake(source, reason);
+      await discard();
       throw error;
     }
+    if (result.duplicate) await discard();
+    return result;
   }
 
-  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent }: ReceiveOptions): Promise<ReceiveResult> {
+  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions): Promise<ReceiveResult> {
     const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
     if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source, client: client?.name });
+    const facts: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
+    const { submission, created } = await this.deps.store.accept({ messageUuid: submissionKey ?? checked.facts.messageUuid, facts, payload: body, source, client: client?.name, attachments });
     const trace = childSpan(parseTraceparent(traceparent));
     const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
     if (created || submission.state === 'received') {
       await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
     }
-    log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
+    log.info({
+      event: created ? 'received' : 'resent', source, messageType: checked.facts.messageType, standard: checked.facts.standard,
+      bytes: body.length, attachments: attachments.length, elements: checked.elementCount,
+    }, created ? 'submission accepted' : 'resend of an accepted submission');
     return { submissionId: submission.id, status: submission.state, duplicate: !created };
   }
 
@@ -311,11 +334,18 @@ export class Pipeline {
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log, traceparent });
+      const attachments = await this.deliveryAttachments(submissionId);
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments, facts, log, traceparent });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };
     }
+  }
+
+  /** The submission's attachments as the adapter contract has them: references whose bytes open as streams. */
+  private async deliveryAttachments(submissionId: string): Promise<DeliveryAttachment[]> {
+    const { payloads } = this.deps;
+    return (await this.deps.store.attachments(submissionId)).map(({ key, role: _role, ...reference }) => ({ ...reference, open: () => payloads.open(key) }));
   }
 
   private countAttempt(status: SubmissionStatus, target: string, outcome: DeliveryOutcome, recorded: AttemptOutcome, seconds: number): void {

@@ -42,6 +42,10 @@ export const matchSchema = z.strictObject({
   test: z.boolean().optional(),
   /** Configured facts by name and accepted values. */
   facts: z.record(z.string(), matchValue).optional(),
+  /** intelliForm form id of a deposit (`depositData/formId`); `*` matches any characters, e.g. `test/LBK/*`. */
+  formId: matchValue.optional(),
+  /** intelliForm custom parameters of a deposit by key and accepted values, e.g. `for-routing-target: XBau_Bauantrag_LBK`. */
+  customParameters: z.record(z.string().min(1), matchValue).optional(),
   /** XPath 1.0 predicates over the message (namespaces from the top-level map); all must be true. */
   xpath: oneOrMany(z.string().min(1)).optional(),
 });
@@ -141,6 +145,43 @@ export const configSchema = z.strictObject({
      * documents: their message id is the request's Idempotency-Key header, else the body's SHA-256.
      */
     requireXoevHeader: z.boolean().default(true),
+  }).prefault({}),
+  /**
+   * Attachments (claim check): streamed into the payload store as they arrive, referenced from the
+   * submission, handed to adapters as streams. A limit exceeded refuses the whole submission (413 /
+   * ApplicationFault) and removes what was already stored of it.
+   */
+  attachments: z.strictObject({
+    /** Largest single attachment. */
+    maxSize: size.default(256 * 1024 ** 2),
+    /** Largest sum of one submission's attachments. */
+    maxTotalSize: size.default(1024 ** 3),
+    /** Most attachments in one submission. */
+    maxCount: z.number().int().min(0).max(10_000).default(100),
+    /**
+     * Embedded mode: directory of the attachment files (default: `payloads/` beside `store.path`).
+     * Production mode keeps attachments in PostgreSQL (chunked, streamed in and out).
+     */
+    directory: z.string().min(1).optional(),
+  }).prefault({}),
+  retention: z.strictObject({
+    /** Payload and attachments of a delivered submission are deleted this long after delivery; status and history stay. */
+    afterDelivery: duration.default(30 * 86_400_000),
+    /** How often the retention job looks for expired payloads. */
+    interval: duration.default(3_600_000),
+  }).prefault({}),
+  /** The intelliForm `deposit` SOAP endpoint (cit intelliForm back-end web service ApplicationService). */
+  intelliform: z.strictObject({
+    /** Path of the SOAP endpoint; its WSDL is served at `<path>?wsdl`. */
+    path: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'an absolute URL path').default('/intelliform/deposit'),
+    /** Endpoint address announced in the WSDL (e.g. behind a proxy); default: the address the WSDL was fetched from. */
+    publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * Largest SOAP envelope. Inline base64 attachments are inside the envelope, which is parsed as a whole
+     * (strict gate, then DOM), so this bounds the memory one request takes: large files belong in MTOM/XOP
+     * parts, which are streamed to the payload store and count only against the attachment limits.
+     */
+    maxEnvelopeSize: size.default(20 * 1024 ** 2),
   }).prefault({}),
   /** XSD validation of incoming messages per standard and version (see src/envelope/schema-validation.ts). */
   validation: z.strictObject({

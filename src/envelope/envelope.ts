@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
+import { isMyForm, readMyFormFacts, transactionFacts } from './intelliform-form';
 import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
 import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
@@ -13,18 +14,27 @@ export type Facts = Readonly<Record<string, string | boolean | undefined>>;
 export interface CheckedMessage {
   text: string;
   facts: XoevFacts;
+  /** Facts beyond the XÖV ones, e.g. the `transaction.*` attributes of an intelliForm `myForm` document. */
+  extraFacts: Record<string, string>;
   elementCount: number;
 }
 
-/** Intake's check of one message: decode, strict gate, XÖV header. Throws InputError. */
+/**
+ * Intake's check of one message: decode, strict gate, then the XÖV header — or, for intelliForm's own
+ * `myForm` form data, its transaction attributes. Throws InputError.
+ */
 export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
-  return { text, facts: headerFacts(body, outline, header), elementCount: outline.elementCount };
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
 }
 
-const headerFacts = (body: Buffer, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>) =>
-  readXoevFacts(outline, { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') });
+/** The XÖV header's facts — or, for intelliForm's own `myForm` form data, those of its transaction attributes. */
+function headerFacts(body: Buffer, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>): Pick<CheckedMessage, 'facts' | 'extraFacts'> {
+  const options = { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') };
+  if (isMyForm(outline)) return { facts: readMyFormFacts(outline, options), extraFacts: transactionFacts(outline) };
+  return { facts: readXoevFacts(outline, options), extraFacts: {} };
+}
 
 /**
  * `checkMessage` with schema validation: decode, strict gate, then the XSD of the root's standard and
@@ -34,11 +44,12 @@ const headerFacts = (body: Buffer, outline: XmlOutline, header: Omit<HeaderOptio
 export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator): Promise<CheckedMessage> {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
-  if (validator) {
+  // intelliForm's `myForm` has no XSD: it is form data, not an XÖV message.
+  if (validator && !isMyForm(outline)) {
     const { root } = outline;
     await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
   }
-  return { text, facts: headerFacts(body, outline, header), elementCount: outline.elementCount };
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
 }
 
 /** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */

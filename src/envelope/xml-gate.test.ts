@@ -104,6 +104,7 @@ describe('inspectXml', () => {
         standard: 'XBau-Hochbau',
         version: '2.6',
       },
+      qualifiedAttributes: {},
     });
     expect(outline.header?.localName).toBe('nachrichtenkopf.g2g');
     expect(outline.header?.fields.get('leser/kennung')).toBe('bab:09162000');

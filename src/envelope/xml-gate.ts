@@ -17,7 +17,13 @@ export const DEFAULT_XML_LIMITS: XmlLimits = { maxDepth: 64, maxElements: 250_00
 
 /** What the gate saw of the document: root element, root attributes and header fields by path. */
 export interface XmlOutline {
-  root: { localName: string; namespace: string; attributes: Record<string, string> };
+  root: {
+    localName: string;
+    namespace: string;
+    attributes: Record<string, string>;
+    /** Namespaced attributes of the root by `{namespace}local` (e.g. intelliForm's `t:*` transaction attributes). */
+    qualifiedAttributes: Record<string, string>;
+  };
   /** The root's first child whose local name starts with `nachrichtenkopf`, if any. */
   header?: {
     localName: string;
@@ -81,8 +87,12 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
     if (elementCount > limits.maxElements) fail(new InputError('xml-too-many-elements', `more than ${limits.maxElements} elements`));
     if (depth === 1) {
       const attributes: Record<string, string> = {};
-      for (const attr of Object.values(node.attributes)) if (!attr.prefix || attr.uri === '') attributes[attr.local] = attr.value;
-      outline = { root: { localName: node.local, namespace: node.uri, attributes }, elementCount: 0, maxDepthSeen: 0 };
+      const qualifiedAttributes: Record<string, string> = {};
+      for (const attr of Object.values(node.attributes)) {
+        if (!attr.prefix || attr.uri === '') attributes[attr.local] = attr.value;
+        else if (attr.prefix !== 'xmlns') qualifiedAttributes[`{${attr.uri}}${attr.local}`] = attr.value.slice(0, MAX_FIELD_CHARS);
+      }
+      outline = { root: { localName: node.local, namespace: node.uri, attributes, qualifiedAttributes }, elementCount: 0, maxDepthSeen: 0 };
       return;
     }
     if (depth === 2 && outline && !outline.header && HEADER.test(node.local)) {

@@ -14,3 +14,6 @@ export function toLeistung(code: string): string {
   const trimmed = code.trim();
   return trimmed.startsWith(LEIKA_URN) ? trimmed.slice(LEIKA_URN.length) : trimmed;
 }
+
+/** The routing fact that carries an intelliForm custom parameter (e.g. `parameter.for-routing-target`). */
+export const customParameterFact = (key: string): string => `parameter.${key}`;

@@ -284,3 +284,31 @@ describe('compileRouter', () => {
     });
   });
 });
+
+describe('intelliForm criteria', () => {
+  const deposit = (formId: string, target?: string) => factsOnly({ formId, ...(target === undefined ? {} : { 'parameter.for-routing-target': target }) });
+
+  it('formId matches the deposit form id, with * globs', () => {
+    const r = router({ name: 'lbk', match: { formId: 'test/LBK/*' }, deliver: ['lbk'] }, { name: 'rest', deliver: ['rest'] });
+    expect(r.decide(deposit('test/LBK/Bauantrag-XBau')).routes).toEqual(['lbk']);
+    expect(r.decide(deposit('test/RW/Supportformular')).routes).toEqual(['rest']);
+    expect(r.decide(factsOnly({})).routes).toEqual(['rest']);
+  });
+
+  it('customParameters match the deposit custom parameters by key, any of the values', () => {
+    const r = router(
+      { name: 'lbk', match: { customParameters: { 'for-routing-target': ['XBau_Bauantrag_LBK', 'XBau_*_LBK'] } }, deliver: ['lbk'] },
+      { name: 'rest', deliver: ['rest'] },
+    );
+    expect(r.decide(deposit('x', 'XBau_Bauantrag_LBK')).routes).toEqual(['lbk']);
+    expect(r.decide(deposit('x', 'XBau_Abbruch_LBK')).routes).toEqual(['lbk']);
+    expect(r.decide(deposit('x', 'WebserviceTest_Sync_Timeout')).routes).toEqual(['rest']);
+    expect(r.decide(deposit('x')).routes).toEqual(['rest']);
+  });
+
+  it('both combine with the XÖV criteria', () => {
+    const r = router({ name: 'lbk', match: { formId: 'test/LBK/*', messageType: '0200', tenant: '09162000' }, deliver: ['lbk'] }, { name: 'rest', deliver: ['rest'] });
+    expect(r.decide(muenchen({ formId: 'test/LBK/Bauantrag-XBau' })).routes).toEqual(['lbk']);
+    expect(r.decide(muenchen()).routes).toEqual(['rest']);
+  });
+});

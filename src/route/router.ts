@@ -4,7 +4,7 @@ import type { Document } from '@xmldom/xmldom';
 import type { MatchConfig, RouteConfig } from '../config/schema';
 import type { Facts } from '../envelope/envelope';
 import { compileXPath, type Namespaces } from '../envelope/xpath';
-import { toAgs, toLeistung } from './keys';
+import { customParameterFact, toAgs, toLeistung } from './keys';
 
 export interface RouteInput {
   facts: Facts;
@@ -60,6 +60,8 @@ function compileMatch(match: MatchConfig, namespaces: Namespaces): Predicate[] {
     predicates.push(({ facts }) => facts.test === test);
   }
   for (const [name, values] of Object.entries(match.facts ?? {})) fact(name, values);
+  fact('formId', match.formId);
+  for (const [key, values] of Object.entries(match.customParameters ?? {})) fact(customParameterFact(key), values);
   for (const expression of match.xpath ?? []) {
     const compiled = compileXPath(expression, namespaces);
     predicates.push(({ document, facts }) => compiled.boolean(document(), facts));

@@ -110,4 +110,39 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('deliveries').addColumn('receipt', 'jsonb').execute();
     },
   },
+  '0005_attachments': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Attachment references of a submission (claim check); the bytes are in blobs/blob_chunks.
+      await db.schema
+        .createTable('attachments')
+        .addColumn('submission_id', 'text', (col) => col.notNull().references('submissions.id'))
+        .addColumn('position', 'integer', (col) => col.notNull())
+        .addColumn('id', 'text', (col) => col.notNull())
+        .addColumn('name', 'text', (col) => col.notNull())
+        .addColumn('media_type', 'text', (col) => col.notNull())
+        .addColumn('size', 'bigint', (col) => col.notNull())
+        .addColumn('sha256', 'text', (col) => col.notNull())
+        .addColumn('blob_key', 'text', (col) => col.notNull())
+        .addColumn('role', 'text', (col) => col.notNull().check(sql`role IN ('attachment', 'rendering')`))
+        .addPrimaryKeyConstraint('attachments_pkey', ['submission_id', 'position'])
+        .execute();
+      await db.schema.createIndex('attachments_blob').on('attachments').column('blob_key').execute();
+      await db.schema.alterTable('submissions').addColumn('purged_at', 'timestamptz').execute();
+      await sql`CREATE INDEX submissions_purgeable ON submissions (state, updated_at) WHERE purged_at IS NULL`.execute(db);
+      // The payload store: one row per blob, its bytes in chunks of 256 KiB (deleted with the blob).
+      await db.schema
+        .createTable('blobs')
+        .addColumn('key', 'text', (col) => col.primaryKey())
+        .addColumn('size', 'bigint', (col) => col.notNull())
+        .addColumn('created_at', 'timestamptz', (col) => col.notNull())
+        .execute();
+      await db.schema
+        .createTable('blob_chunks')
+        .addColumn('key', 'text', (col) => col.notNull().references('blobs.key').onDelete('cascade'))
+        .addColumn('seq', 'integer', (col) => col.notNull())
+        .addColumn('data', 'bytea', (col) => col.notNull())
+        .addPrimaryKeyConstraint('blob_chunks_pkey', ['key', 'seq'])
+        .execute();
+    },
+  },
 };

@@ -7,10 +7,11 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
+import { PostgresPayloadStore } from './postgres-payload-store';
 import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
 import {
-  SUBMISSION_STATES,
-  type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
+  SUBMISSION_STATES, purgedDetail, receivedDetail,
+  type AttachmentRecord, type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
   mergeMinutes, type OperatorResult, type Receipt, type Store, type StoreStats, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
 } from './store';
 
@@ -30,6 +31,20 @@ interface SubmissionsTable {
   updated_at: Timestamp;
   tenant: string | null;
   client: ColumnType<string | null, string | null | undefined, string | null>;
+  purged_at: Date | null;
+}
+
+interface AttachmentsTable {
+  submission_id: string;
+  position: number;
+  id: string;
+  name: string;
+  media_type: string;
+  /** bigint: pg hands it out as a string. */
+  size: ColumnType<string, number, number>;
+  sha256: string;
+  blob_key: string;
+  role: AttachmentRecord['role'];
 }
 
 interface AuditTable {
@@ -82,6 +97,7 @@ interface RateLimitsTable {
 }
 
 interface Database {
+  attachments: AttachmentsTable;
   audit: AuditTable;
   rate_limits: RateLimitsTable;
   submissions: SubmissionsTable;
@@ -109,7 +125,12 @@ const orUndefined = <T>(value: T | null): T | undefined => (value === null ? und
 const iso = (value: Date): string => value.toISOString();
 
 export class PostgresStore implements Store {
-  private constructor(private readonly db: Kysely<Database>, private readonly log: Logger) {}
+  /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
+  readonly payloadStore: PostgresPayloadStore;
+
+  private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
+    this.payloadStore = new PostgresPayloadStore(pool);
+  }
 
   /**
    * Connects and migrates. Several instances may open the same schema at once: kysely's Migrator creates
@@ -148,7 +169,7 @@ export class PostgresStore implements Store {
       await db.destroy();
       throw error;
     }
-    return new PostgresStore(db, log);
+    return new PostgresStore(db, pool, log);
   }
 
   private async event(trx: Kysely<Database>, id: string, event: Omit<HistoryEvent, 'at'>): Promise<void> {
@@ -164,7 +185,7 @@ export class PostgresStore implements Store {
    * then does nothing (or inserts, should that one roll back). Exactly one caller gets `created: true`.
    */
   async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
-    const detail = `source ${input.source}, ${input.payload.length} bytes`;
+    const detail = receivedDetail(input);
     return this.db.transaction().execute(async (trx) => {
       const inserted = await trx.insertInto('submissions')
         .values({
@@ -176,6 +197,12 @@ export class PostgresStore implements Store {
         .executeTakeFirst();
       if (inserted) {
         await trx.insertInto('payloads').values({ submission_id: inserted.id, body: input.payload }).execute();
+        const attachments = input.attachments ?? [];
+        if (attachments.length) {
+          await trx.insertInto('attachments').values(attachments.map((a, position) => ({
+            submission_id: inserted.id, position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
+          }))).execute();
+        }
         await this.event(trx, inserted.id, { event: 'received', detail });
         return { submission: { id: inserted.id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
       }
@@ -212,7 +239,45 @@ export class PostgresStore implements Store {
           at: iso(e.at), event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
           outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
         })),
+        attachments: (await this.readAttachments(trx, id)).map(({ name: _name, key: _key, ...reference }) => reference),
+        purgedAt: row.purged_at ? iso(row.purged_at) : undefined,
       };
+    });
+  }
+
+  async attachments(id: string): Promise<AttachmentRecord[]> {
+    return this.readAttachments(this.db, id);
+  }
+
+  private async readAttachments(db: Kysely<Database> | Transaction<Database>, id: string): Promise<AttachmentRecord[]> {
+    const rows = await db.selectFrom('attachments').selectAll().where('submission_id', '=', id).orderBy('position').execute();
+    return rows.map((a) => ({ id: a.id, name: a.name, mediaType: a.media_type, size: Number(a.size), sha256: a.sha256, key: a.blob_key, role: a.role }));
+  }
+
+  async unreferencedKeys(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.db.selectFrom('attachments').select('blob_key').where('blob_key', 'in', [...keys]).execute();
+    const referenced = new Set(rows.map((r) => r.blob_key));
+    return keys.filter((key) => !referenced.has(key));
+  }
+
+  async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('submissions').select('id')
+      .where('state', '=', 'delivered').where('purged_at', 'is', null).where('updated_at', '<', deliveredBefore)
+      .orderBy('updated_at').limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Marks first (one winner among instances), then deletes, all in one transaction. */
+  async purge(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const marked = await trx.updateTable('submissions').set({ purged_at: now }).where('id', '=', id).where('purged_at', 'is', null)
+        .returning('id').executeTakeFirst();
+      if (!marked) return false;
+      await trx.deleteFrom('payloads').where('submission_id', '=', id).execute();
+      const deleted = await trx.deleteFrom('attachments').where('submission_id', '=', id).executeTakeFirst();
+      await this.event(trx, id, { event: 'purged', detail: purgedDetail(Number(deleted.numDeletedRows)) });
+      return true;
     });
   }
 

@@ -5,9 +5,9 @@ import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
 import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
-import { mergeMinutes, SUBMISSION_STATES, type StoreStats } from './store';
+import { mergeMinutes, purgedDetail, receivedDetail, SUBMISSION_STATES, type StoreStats } from './store';
 import type {
-  AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Receipt, Store, SubmissionListItem,
+  AttachmentRecord, AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Receipt, Store, SubmissionListItem,
   SubmissionQuery, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
 
@@ -24,6 +24,17 @@ interface SubmissionRow {
   updated_at: string;
   tenant: string | null;
   client: string | null;
+  purged_at: string | null;
+}
+
+interface AttachmentRow {
+  id: string;
+  name: string;
+  media_type: string;
+  size: number;
+  sha256: string;
+  blob_key: string;
+  role: AttachmentRecord['role'];
 }
 
 interface DeliveryRow {
@@ -51,6 +62,7 @@ interface EventRow {
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
+
 export class SqliteStore implements Store {
   private readonly statements;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -71,6 +83,16 @@ export class SqliteStore implements Store {
         `INSERT INTO events (submission_id, at, event, target, attempt, outcome, reason, detail)
          VALUES (@id, @at, @event, @target, @attempt, @outcome, @reason, @detail)`,
       ),
+      insertAttachment: db.prepare(
+        `INSERT INTO attachments (submission_id, position, id, name, media_type, size, sha256, blob_key, role)
+         VALUES (@submissionId, @position, @id, @name, @mediaType, @size, @sha256, @key, @role)`,
+      ),
+      attachments: db.prepare<[string], AttachmentRow>('SELECT id, name, media_type, size, sha256, blob_key, role FROM attachments WHERE submission_id = ? ORDER BY position'),
+      purgeable: db.prepare<[string, number], string>("SELECT id FROM submissions WHERE state = 'delivered' AND purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?").pluck(),
+      referenced: db.prepare<[string], number>('SELECT 1 FROM attachments WHERE blob_key = ?').pluck(),
+      markPurged: db.prepare('UPDATE submissions SET purged_at = ? WHERE id = ? AND purged_at IS NULL'),
+      deletePayload: db.prepare('DELETE FROM payloads WHERE submission_id = ?'),
+      deleteAttachments: db.prepare('DELETE FROM attachments WHERE submission_id = ?'),
       events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
       received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
@@ -112,13 +134,14 @@ export class SqliteStore implements Store {
       const now = new Date().toISOString();
       const existing = this.statements.byUuid.get(input.messageUuid);
       if (existing) {
-        this.event(existing.id, { event: 'resent', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+        this.event(existing.id, { event: 'resent', detail: receivedDetail(input) }, now);
         return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
       }
       const id = randomUUID();
       this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, client: input.client ?? null, facts: JSON.stringify(input.facts), size: input.payload.length, now });
       this.statements.insertPayload.run(id, input.payload);
-      this.event(id, { event: 'received', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
+      (input.attachments ?? []).forEach((a, position) => this.statements.insertAttachment.run({ submissionId: id, position, ...a }));
+      this.event(id, { event: 'received', detail: receivedDetail(input) }, now);
       return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
     })();
   }
@@ -143,11 +166,39 @@ export class SqliteStore implements Store {
         at: e.at, event: e.event, target: orUndefined(e.target), attempt: orUndefined(e.attempt),
         outcome: orUndefined(e.outcome), reason: orUndefined(e.reason), detail: orUndefined(e.detail),
       })),
+      attachments: (await this.attachments(id)).map(({ name: _name, key: _key, ...reference }) => reference),
+      purgedAt: orUndefined(row.purged_at),
     };
   }
 
   async payload(id: string): Promise<Buffer | undefined> {
     return this.statements.payload.get(id)?.body;
+  }
+
+  async attachments(id: string): Promise<AttachmentRecord[]> {
+    return this.statements.attachments.all(id).map((a) => ({
+      id: a.id, name: a.name, mediaType: a.media_type, size: a.size, sha256: a.sha256, key: a.blob_key, role: a.role,
+    }));
+  }
+
+  async unreferencedKeys(keys: readonly string[]): Promise<string[]> {
+    return keys.filter((key) => this.statements.referenced.get(key) === undefined);
+  }
+
+  async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
+    return this.statements.purgeable.all(deliveredBefore.toISOString(), limit);
+  }
+
+  async purge(id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const count = this.statements.attachments.all(id).length;
+      if (this.statements.markPurged.run(now, id).changes === 0) return false;
+      this.statements.deletePayload.run(id);
+      this.statements.deleteAttachments.run(id);
+      this.event(id, { event: 'purged', detail: purgedDetail(count) }, now);
+      return true;
+    })();
   }
 
   async listReceived(before?: Date): Promise<string[]> {

@@ -88,6 +88,21 @@ const MIGRATIONS: string[] = [
   // Status callbacks and receipts: the sending client, the back office's receipt.
   `ALTER TABLE submissions ADD COLUMN client TEXT;
    ALTER TABLE deliveries ADD COLUMN receipt TEXT;`,
+  `CREATE TABLE attachments (
+     submission_id TEXT NOT NULL REFERENCES submissions(id),
+     position INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     blob_key TEXT NOT NULL,
+     role TEXT NOT NULL,
+     PRIMARY KEY (submission_id, position)
+   );
+   CREATE INDEX attachments_blob ON attachments(blob_key);
+   ALTER TABLE submissions ADD COLUMN purged_at TEXT;
+   CREATE INDEX submissions_purgeable ON submissions(state, updated_at) WHERE purged_at IS NULL;`,
 ];
 
 /**

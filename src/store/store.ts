@@ -9,12 +9,32 @@ export const SUBMISSION_STATES: readonly SubmissionState[] = ['received', 'route
 /** `discarded`: an operator gave a dead delivery up (with a reason, audited); it is never attempted again. */
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'discarded';
 
+/** `rendering`: the application as a document (the PDF the form service made); `attachment`: everything else. */
+export type AttachmentRole = 'attachment' | 'rendering';
+
+/** A reference to one attachment in the payload store (claim check), in the order received. */
+export interface AttachmentRecord {
+  /** Unique within the submission (the sender's id, made unique with a `~n` suffix where it repeats). */
+  id: string;
+  /** File name as sent, reduced to a safe base name. Personal content: never in logs or the status API. */
+  name: string;
+  mediaType: string;
+  size: number;
+  /** Lower-case hex SHA-256. */
+  sha256: string;
+  /** Key in the payload store. */
+  key: string;
+  role: AttachmentRole;
+}
+
 export interface NewSubmission {
   messageUuid: string;
   facts: Facts;
   payload: Buffer;
   /** Where it came from, e.g. `http`. */
   source: string;
+  /** Attachments already in the payload store. */
+  attachments?: readonly AttachmentRecord[];
   /** The authenticated client that sent it (its status callbacks go there). */
   client?: string;
 }
@@ -50,7 +70,7 @@ export interface DeliveryRecord {
 
 export interface HistoryEvent {
   at: string;
-  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded' | 'receipt';
+  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded' | 'receipt' | 'purged';
   target?: string;
   attempt?: number;
   outcome?: 'delivered' | 'retry' | 'dead';
@@ -71,6 +91,10 @@ export interface SubmissionStatus extends SubmissionSummary {
   routes: string[];
   deliveries: DeliveryRecord[];
   history: HistoryEvent[];
+  /** The attachments' references without their names (which may be personal). */
+  attachments: Array<Omit<AttachmentRecord, 'name' | 'key'>>;
+  /** When retention deleted payload and attachments (status and history stay). */
+  purgedAt?: string;
 }
 
 export type Claim =
@@ -157,6 +181,17 @@ export interface Store {
   accept(submission: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }>;
   get(id: string): Promise<SubmissionStatus | undefined>;
   payload(id: string): Promise<Buffer | undefined>;
+  /** The submission's attachment references in the order received (empty once purged). */
+  attachments(id: string): Promise<AttachmentRecord[]>;
+  /** Those of `keys` (payload store keys) that no attachment reference names. */
+  unreferencedKeys(keys: readonly string[]): Promise<string[]>;
+  /** Ids of delivered submissions not yet purged whose delivery finished before `deliveredBefore`. */
+  listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]>;
+  /**
+   * Deletes the payload and the attachment references (the caller deletes the bytes from the payload store
+   * first), marks the submission purged and records a `purged` event. False if it was purged already.
+   */
+  purge(id: string): Promise<boolean>;
   /** Ids of submissions still in state `received`, received before `before` if given (for the sweeps). */
   listReceived(before?: Date): Promise<string[]>;
   /**
@@ -213,3 +248,12 @@ export interface Store {
   countByState(): Promise<Record<SubmissionState, number>>;
   close(): Promise<void>;
 }
+
+/** History detail of a receipt or resend: where from and how large, never what. */
+export const receivedDetail = (input: NewSubmission): string => {
+  const attachments = input.attachments ?? [];
+  const bytes = attachments.reduce((sum, a) => sum + a.size, 0);
+  return `source ${input.source}, ${input.payload.length} bytes${attachments.length ? `, ${attachments.length} attachments (${bytes} bytes)` : ''}`;
+};
+
+export const purgedDetail = (attachments: number): string => `retention: payload and ${attachments} attachments deleted`;

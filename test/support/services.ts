@@ -98,3 +98,16 @@ export async function stopServices(): Promise<void> {
   database = undefined;
   await Promise.all(stopping.map((c) => c.stop()));
 }
+
+/** Rows the PostgreSQL payload store holds in `schema` (blobs and their chunks): zero means nothing left behind. */
+export async function payloadRows(url: string, schema: string): Promise<number> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const name = schema.replace(/"/g, '');
+    const { rows } = await client.query<{ n: string }>(`SELECT (SELECT count(*) FROM "${name}".blobs) + (SELECT count(*) FROM "${name}".blob_chunks) AS n`);
+    return Number(rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
