@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { Topology } from '../src/transport/rabbitmq-topology';
+import { cityConfig } from '../test/support/harness';
 import { deleteTopology, dropSchema, runId } from '../test/support/services';
 import { freePort, startMeasured, waitHealthy, type Measured } from './proc';
 import type { Mode } from './stats';
@@ -40,22 +41,16 @@ export interface Deployment {
   stop(): Promise<void>;
 }
 
-/** The router configuration of a benchmark run: one route, one http target at the sink. */
+/** The router configuration of a benchmark run: the test deployment's facts, one route, one http target at the sink. */
 export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions, ids: { schema: string; prefix: string }, mapping: string): Record<string, unknown> {
   const timeoutMs = target.timeoutMs ?? 10_000;
-  return {
+  return cityConfig(dir, sinkUrl, {
     instance: 'bench',
     server: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(dir, 'store.db'), postgres: { schema: ids.schema } },
     transport: { amqp: { prefix: ids.prefix } },
+    // (the harness finds mappings relative to its own file, which is elsewhere once compiled)
     mappingsDir: path.join(REPO, 'mappings'),
-    namespaces: { xbau: 'http://www.xleitstelle.de/xbau/2/6' },
-    facts: {
-      ags: [
-        'string(/*/xbau:bauvorhaben/xbau:verortung/xbau:baugrundstueck/xbau:grundstueck/xbau:anschrift/xbau:gemeindeschluessel/code)',
-        "substring-after($reader, 'bab:')",
-      ],
-    },
     delivery: { retry: { maxAttempts: 10, initialDelay: '200ms', maxDelay: '5s' }, leaseTime: Math.max(120_000, timeoutMs * 2) },
     targets: {
       [TARGET]: {
@@ -67,7 +62,7 @@ export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions,
       },
     },
     routes: [{ name: 'muenchen', match: { tenant: '09162000' }, deliver: [TARGET] }],
-  };
+  });
 }
 
 function aggregate(mode: Mode, urls: string[], processes: Measured[], cleanup: () => Promise<void>): Deployment {

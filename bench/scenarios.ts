@@ -18,6 +18,8 @@ export interface Settings {
   logLevel: string;
   /** Backlog scenario: the target's rate limit (submissions/s). */
   drainRate: number;
+  /** Submissions sent before each measurement (JIT and pools warm), not counted. */
+  warmup: number;
   cpuProfDir?: string;
 }
 
@@ -137,9 +139,22 @@ function measure(scenario: string, deployment: Deployment, load: LoadResult, sin
   };
 }
 
+/** Starts the deployment and warms it up (JIT, connection pools) with `settings.warmup` submissions, not counted. */
 async function deploy(mode: Mode, sink: Sink, settings: Settings, target: TargetOptions = {}, instances = 1): Promise<Deployment> {
-  if (mode === 'reference') return startReference({ sinkUrl: sink.url, services: settings.services });
-  return startRouters({ mode, instances, sinkUrl: sink.url, services: settings.services, target, mapping: settings.mapping, logLevel: settings.logLevel, cpuProfDir: settings.cpuProfDir });
+  const deployment = mode === 'reference'
+    ? await startReference({ sinkUrl: sink.url, services: settings.services })
+    : await startRouters({ mode, instances, sinkUrl: sink.url, services: settings.services, target, mapping: settings.mapping, logLevel: settings.logLevel, cpuProfDir: settings.cpuProfDir });
+  try {
+    if (settings.warmup) {
+      const load = await runLoad({ targets: deployment.urls, count: settings.warmup, make: small, concurrency: 8 });
+      await settle(sink, load.sent.filter((s) => s.status === 202).length, performance.now() + 60_000);
+    }
+  } catch (error) {
+    await deployment.stop();
+    throw error;
+  }
+  sink.reset();
+  return deployment;
 }
 
 const scaled = (full: number, scale: number, min: number) => Math.max(min, Math.round(full * scale));

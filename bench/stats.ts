@@ -54,21 +54,11 @@ export interface Measurement {
   extra?: Record<string, unknown>;
 }
 
-export interface ResultLine {
-  scenario: string;
-  mode: Mode;
-  instances: number;
-  sent: number;
-  accepted: number;
-  delivered: number;
-  duplicates: number;
-  lost: number;
+export interface ResultLine extends Pick<Measurement, 'scenario' | 'mode' | 'instances' | 'sent' | 'accepted' | 'delivered' | 'duplicates' | 'lost' | 'cpuSeconds' | 'peakRssMb'> {
   refused?: Record<string, number>;
   intake: { perSec?: number; p50Ms?: number; p99Ms?: number };
   e2e: { perSec?: number; p50Ms?: number; p99Ms?: number };
-  cpuSeconds: number;
   cpuMsPerSubmission?: number;
-  peakRssMb: number;
   /** Router e2e throughput ÷ the thin reference's in the same run (router lines, where the reference ran). */
   ratio?: number;
   /** Router CPU per submission ÷ the reference's. */

@@ -1,0 +1,85 @@
+// The benchmark's pure helpers: percentiles, /proc parsing and the shape of the JSON line (no timing here).
+import { cpuSecondsFromStat, peakRssFromStatus } from '../bench/proc';
+import { smallApplication } from '../bench/scenarios';
+import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
+
+describe('percentile (nearest rank)', () => {
+  test('picks the value at the rank, independent of input order', () => {
+    const values = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    expect(percentile(values, 50)).toBe(5);
+    expect(percentile(values, 90)).toBe(9);
+    expect(percentile(values, 99)).toBe(10);
+    expect(percentile(values, 100)).toBe(10);
+    expect(percentile(values, 0)).toBe(1);
+    expect(values[0]).toBe(5);
+  });
+
+  test('p99 of 1000 values is the 990th smallest', () => {
+    const values = Array.from({ length: 1000 }, (_, i) => 1000 - i);
+    expect(percentile(values, 99)).toBe(990);
+  });
+
+  test('no values: undefined; out of range: error', () => {
+    expect(percentile([], 50)).toBeUndefined();
+    expect(() => percentile([1], 101)).toThrow(RangeError);
+  });
+});
+
+describe('/proc parsing', () => {
+  test('utime and stime of a stat line whose command contains spaces and parentheses', () => {
+    const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 1234 0 0 0 250 75 0 0 20 0 11 0 100 0 0';
+    expect(cpuSecondsFromStat(stat)).toBeCloseTo(3.25);
+  });
+
+  test('VmHWM in MB', () => {
+    expect(peakRssFromStatus('Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t 1 kB\n')).toBe(200);
+    expect(peakRssFromStatus('Name:\tnode\n')).toBe(0);
+  });
+});
+
+describe('JSON line', () => {
+  const measurement = (over: Partial<Measurement> = {}): Measurement => ({
+    scenario: 'steady-small', mode: 'production', instances: 1, sent: 4, accepted: 4, delivered: 3, duplicates: 1, lost: 1, refused: {},
+    intakeLatencies: [1, 2, 3, 4], intakeSpanMs: 2000, e2eLatencies: [10, 20, 30], e2eSpanMs: 1500, cpuSeconds: 0.3, peakRssMb: 123.456, ...over,
+  });
+
+  test('carries counts, rates, percentiles, CPU per submission and extra fields', () => {
+    const line = resultLine({ ...measurement(), extra: { offeredPerSec: 200 } });
+    expect(line).toEqual({
+      scenario: 'steady-small', mode: 'production', instances: 1, sent: 4, accepted: 4, delivered: 3, duplicates: 1, lost: 1,
+      intake: { perSec: 2, p50Ms: 2, p99Ms: 4 }, e2e: { perSec: 2, p50Ms: 20, p99Ms: 30 },
+      cpuSeconds: 0.3, cpuMsPerSubmission: 100, peakRssMb: 123.5, offeredPerSec: 200,
+    });
+    expect(JSON.parse(JSON.stringify(line))).toEqual(line);
+  });
+
+  test('router lines get the ratios against the reference line of the same run', () => {
+    const reference = resultLine(measurement({ mode: 'reference', delivered: 4, e2eSpanMs: 1000, cpuSeconds: 0.2 }));
+    expect(reference.e2e.perSec).toBe(4);
+    const line = resultLine(measurement(), reference);
+    expect(line.ratio).toBe(0.5);
+    expect(line.cpuRatio).toBe(2);
+    expect(resultLine(measurement({ mode: 'reference' }), reference).ratio).toBeUndefined();
+  });
+
+  test('refusals by status; nothing delivered leaves rates and CPU per submission out', () => {
+    const line = resultLine(measurement({ accepted: 0, delivered: 0, lost: 0, refused: { 415: 4 }, intakeLatencies: [], e2eLatencies: [] }));
+    expect(line.refused).toEqual({ 415: 4 });
+    expect(line.e2e).toEqual({ perSec: undefined, p50Ms: undefined, p99Ms: undefined });
+    expect(line.cpuMsPerSubmission).toBeUndefined();
+    expect(perSecond(0, 1000)).toBeUndefined();
+  });
+
+  test('a skipped scenario says why', () => {
+    expect(skippedLine('attach-1mb', 'embedded', 'no multipart')).toEqual({ scenario: 'attach-1mb', mode: 'embedded', skipped: 'no multipart' });
+  });
+});
+
+test('each small application carries a fresh nachrichtenUUID and is otherwise the fixture', () => {
+  const make = smallApplication();
+  const [a, b] = [make(), make()];
+  const uuid = (xml: string) => /<nachrichtenUUID>([^<]+)<\/nachrichtenUUID>/.exec(xml)![1];
+  expect(uuid(a)).toMatch(/^[0-9a-f-]{36}$/);
+  expect(uuid(a)).not.toBe(uuid(b));
+  expect(a.replace(uuid(a)!, '')).toBe(b.replace(uuid(b)!, ''));
+});
