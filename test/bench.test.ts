@@ -1,6 +1,6 @@
 // The benchmark's pure helpers: percentiles, /proc parsing and the shape of the JSON line (no timing here).
 import { cpuSecondsFromStat, peakRssFromStatus } from '../bench/proc';
-import { smallApplication } from '../bench/scenarios';
+import { smallApplication, withAttachment } from '../bench/scenarios';
 import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
 
 describe('percentile (nearest rank)', () => {
@@ -82,4 +82,21 @@ test('each small application carries a fresh nachrichtenUUID and is otherwise th
   expect(uuid(a)).toMatch(/^[0-9a-f-]{36}$/);
   expect(uuid(a)).not.toBe(uuid(b));
   expect(a.replace(uuid(a)!, '')).toBe(b.replace(uuid(b)!, ''));
+});
+
+test('an attachment submission is multipart/form-data: the XML as part "application", then exactly the attachment bytes', async () => {
+  const { body, contentType } = withAttachment(200_000)();
+  const boundary = /boundary=(.+)$/.exec(contentType)![1]!;
+  expect(contentType.startsWith('multipart/form-data;')).toBe(true);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('latin1');
+  const parts = text.split(`--${boundary}`);
+  expect(parts).toHaveLength(4);
+  expect(parts[0]).toBe('');
+  expect(parts[1]).toMatch(/^\r\nContent-Disposition: form-data; name="application"; filename="antrag.xml"\r\nContent-Type: application\/xml\r\n\r\n<\?xml/);
+  const attachment = parts[2]!.split('\r\n\r\n');
+  expect(attachment[0]).toContain('name="anlage"');
+  expect(attachment.slice(1).join('\r\n\r\n')).toHaveLength(200_000 + 2);
+  expect(parts[3]).toBe('--\r\n');
 });
