@@ -52,9 +52,9 @@ async function main(): Promise<void> {
 
   const sink = await startSink();
   let failed = 0;
+  const references = new Map<string, ResultLine>();
   try {
     for (const scenario of SCENARIOS.filter((s) => names.includes(s.name))) {
-      let reference: ResultLine | undefined;
       for (const mode of MODES.filter((m) => modes.includes(m) && scenario.modes.includes(m))) {
         sink.reset();
         const started = Date.now();
@@ -65,8 +65,8 @@ async function main(): Promise<void> {
             console.log(JSON.stringify(skippedLine(scenario.name, mode, outcome.skipped)));
             continue;
           }
-          const line = resultLine(outcome.measurement, reference);
-          if (mode === 'reference') reference = line;
+          const line = resultLine(outcome.measurement, references.get(scenario.compareWith ?? scenario.name));
+          if (mode === 'reference') references.set(scenario.name, line);
           console.log(JSON.stringify(line));
         } catch (error) {
           failed += 1;

@@ -28,6 +28,8 @@ export type Outcome = { measurement: Measurement } | { skipped: string };
 export interface Scenario {
   name: string;
   modes: Mode[];
+  /** The scenario whose reference line this one's ratio is taken against (default: its own). */
+  compareWith?: string;
   run(mode: Mode, sink: Sink, settings: Settings): Promise<Outcome>;
 }
 
@@ -160,10 +162,11 @@ async function deploy(mode: Mode, sink: Sink, settings: Settings, target: Target
 const scaled = (full: number, scale: number, min: number) => Math.max(min, Math.round(full * scale));
 
 /** A load profile against a fresh deployment: send, wait for the sink, measure. */
-function loadScenario(name: string, modes: Mode[], profile: (scale: number) => Omit<LoadOptions, 'targets'>, instances = 1): Scenario {
+function loadScenario(name: string, modes: Mode[], profile: (scale: number) => Omit<LoadOptions, 'targets'>, instances = 1, compareWith?: string): Scenario {
   return {
     name,
     modes,
+    compareWith,
     async run(mode, sink, settings) {
       const options = profile(settings.scale);
       const deployment = await deploy(mode, sink, settings, {}, instances);
@@ -256,5 +259,6 @@ export const SCENARIOS: Scenario[] = [
   attachmentScenario('attach-1mb', 1024 ** 2, 200, 4),
   attachmentScenario('attach-100mb', 100 * 1024 ** 2, 3, 1),
   // Two production instances as competing consumers, load split between their intakes.
-  loadScenario('two-instances', ['production'], (scale) => ({ count: scaled(20_000, scale, 200), concurrency: 32, make: small }), 2),
+  // (ratio against the reference of max-small, the same load on one reference process)
+  loadScenario('two-instances', ['production'], (scale) => ({ count: scaled(20_000, scale, 200), concurrency: 32, make: small }), 2, 'max-small'),
 ];

@@ -2,6 +2,7 @@
 import { cpuSecondsFromStat, peakRssFromStatus } from '../bench/proc';
 import { smallApplication, withAttachment } from '../bench/scenarios';
 import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
+import { markdownRow } from '../bench/table';
 
 describe('percentile (nearest rank)', () => {
   test('picks the value at the rank, independent of input order', () => {
@@ -72,6 +73,13 @@ describe('JSON line', () => {
 
   test('a skipped scenario says why', () => {
     expect(skippedLine('attach-1mb', 'embedded', 'no multipart')).toEqual({ scenario: 'attach-1mb', mode: 'embedded', skipped: 'no multipart' });
+    expect(markdownRow(skippedLine('attach-1mb', 'embedded', 'no multipart'))).toBe('| attach-1mb | embedded | skipped: no multipart | | | | | | | | |');
+  });
+
+  test('the Markdown row of a line (for BENCHMARKS.md) has the 11 columns of the table', () => {
+    const row = markdownRow({ ...resultLine({ ...measurement(), instances: 2, extra: { offeredPerSec: 200 } }), ratio: 0.5 });
+    expect(row).toBe('| steady-small | production ×2 | 4 / 4 / 3 / 1 / 1 | 2 | 2 / 4 | 2 | 20 / 30 | 100 | 123.5 | 0.5 | offeredPerSec 200 |');
+    expect(row.split('|')).toHaveLength(13);
   });
 });
 
