@@ -65,18 +65,32 @@ export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions,
   });
 }
 
+/** Deployments running now: stopped and cleaned up by `stopAll` when the benchmark is interrupted. */
+const running = new Set<Deployment>();
+
+export async function stopAll(): Promise<void> {
+  await Promise.allSettled([...running].map((deployment) => deployment.stop()));
+}
+
 function aggregate(mode: Mode, urls: string[], processes: Measured[], cleanup: () => Promise<void>): Deployment {
-  return {
+  let stopping: Promise<void> | undefined;
+  const deployment: Deployment = {
     mode,
     urls,
     processes,
     cpuSeconds: () => processes.reduce((sum, p) => sum + p.cpuSeconds(), 0),
     peakRssMb: () => Math.max(...processes.map((p) => p.peakRssMb())),
-    async stop() {
-      await Promise.all(processes.map((p) => p.stop()));
-      await cleanup();
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(processes.map((p) => p.stop()));
+        await cleanup();
+        running.delete(deployment);
+      })();
+      return stopping;
     },
   };
+  running.add(deployment);
+  return deployment;
 }
 
 export interface RouterOptions {

@@ -10,7 +10,7 @@
 // --cpu-prof), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { REPO } from './deployments';
+import { REPO, stopAll } from './deployments';
 import { SCENARIOS, type Settings } from './scenarios';
 import { startSink } from './sink';
 import { resultLine, skippedLine, type Mode, type ResultLine } from './stats';
@@ -51,6 +51,13 @@ async function main(): Promise<void> {
   };
 
   const sink = await startSink();
+  // Interrupted: stop the children and remove their schemas and queues before leaving.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`bench: ${signal}, stopping and cleaning up`);
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
   let failed = 0;
   const references = new Map<string, ResultLine>();
   try {
