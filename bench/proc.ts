@@ -1,7 +1,7 @@
 // Child processes under measurement: started with their output in a log file, their CPU seconds and peak
 // resident set read from /proc (Linux), stopped with SIGTERM (SIGKILL after a grace period).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every mainstream Linux build). */
@@ -63,6 +63,29 @@ export function startMeasured(args: string[], options: { env: NodeJS.ProcessEnv;
       return result;
     },
   };
+}
+
+/** Process names of the broker and database servers on this machine. */
+const SERVICE_COMMANDS = new Set(['postgres', 'beam.smp']);
+
+/**
+ * CPU seconds used so far by every PostgreSQL and RabbitMQ server process (by command name; 0 where
+ * /proc is not readable). The difference over a scenario is what the router made the services do —
+ * on a quiet machine; other clients of the same servers count as well.
+ */
+export function servicesCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (SERVICE_COMMANDS.has(command)) total += cpuSecondsFromStat(stat);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 /** A TCP port free on loopback right now. */

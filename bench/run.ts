@@ -6,7 +6,7 @@
 //
 // Environment: BENCH_SCENARIOS (comma list; or as arguments), BENCH_MODES (reference,embedded,production),
 // BENCH_SCALE (1), BENCH_WARMUP (submissions before each measurement, 300), BENCH_DRAIN_RATE (backlog rate limit, 200/s), BENCH_MAPPING (xbau-bauantrag-json),
-// BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CPU_PROF (directory: profile the routers with
+// BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CONCURRENCY (the target's concurrency), BENCH_CPU_PROF (directory: profile the routers with
 // --cpu-prof), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     mapping: process.env.BENCH_MAPPING || 'xbau-bauantrag-json',
     logLevel: process.env.BENCH_LOG_LEVEL || 'info',
     drainRate: number('BENCH_DRAIN_RATE', 200),
+    targetConcurrency: process.env.BENCH_CONCURRENCY ? number('BENCH_CONCURRENCY', 8) : undefined,
     warmup: process.env.BENCH_WARMUP === '0' ? 0 : number('BENCH_WARMUP', 300),
     cpuProfDir: process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined,
   };

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { REPO, startReference, startRouters, type Deployment, type Services, type TargetOptions } from './deployments';
 import { runLoad, type LoadOptions, type LoadResult, type Outgoing } from './load';
+import { servicesCpuSeconds } from './proc';
 import type { Sink } from './sink';
 import type { Measurement, Mode } from './stats';
 
@@ -18,6 +19,8 @@ export interface Settings {
   logLevel: string;
   /** Backlog scenario: the target's rate limit (submissions/s). */
   drainRate: number;
+  /** The target's `concurrency` (deliveries at once per instance); default: the http adapter's (8). */
+  targetConcurrency?: number;
   /** Submissions sent before each measurement (JIT and pools warm), not counted. */
   warmup: number;
   cpuProfDir?: string;
@@ -99,8 +102,15 @@ async function settle(sink: Sink, expected: number, deadline: number, quietMs = 
   }
 }
 
+/** CPU seconds of the deployment and of the PostgreSQL/RabbitMQ servers from now on. */
+function cpuMeter(deployment: Deployment): () => { own: number; services: number } {
+  const own = deployment.cpuSeconds();
+  const services = servicesCpuSeconds();
+  return () => ({ own: deployment.cpuSeconds() - own, services: servicesCpuSeconds() - services });
+}
+
 /** Joins what was sent with what the sink received. `from`: e2e figures start there (default: each request's start). */
-function measure(scenario: string, deployment: Deployment, load: LoadResult, sink: Sink, cpuSeconds: number, from?: number): Measurement {
+function measure(scenario: string, deployment: Deployment, load: LoadResult, sink: Sink, cpu: { own: number; services: number }, from?: number): Measurement {
   const refused: Record<string, number> = {};
   const intakeLatencies: number[] = [];
   const e2eLatencies: number[] = [];
@@ -136,7 +146,8 @@ function measure(scenario: string, deployment: Deployment, load: LoadResult, sin
     intakeSpanMs: lastAccepted - load.firstStart,
     e2eLatencies,
     e2eSpanMs: lastArrival - (from ?? load.firstStart),
-    cpuSeconds,
+    cpuSeconds: cpu.own,
+    servicesCpuSeconds: cpu.services,
     peakRssMb: deployment.peakRssMb(),
   };
 }
@@ -145,7 +156,7 @@ function measure(scenario: string, deployment: Deployment, load: LoadResult, sin
 async function deploy(mode: Mode, sink: Sink, settings: Settings, target: TargetOptions = {}, instances = 1): Promise<Deployment> {
   const deployment = mode === 'reference'
     ? await startReference({ sinkUrl: sink.url, services: settings.services })
-    : await startRouters({ mode, instances, sinkUrl: sink.url, services: settings.services, target, mapping: settings.mapping, logLevel: settings.logLevel, cpuProfDir: settings.cpuProfDir });
+    : await startRouters({ mode, instances, sinkUrl: sink.url, services: settings.services, target: { concurrency: settings.targetConcurrency, ...target }, mapping: settings.mapping, logLevel: settings.logLevel, cpuProfDir: settings.cpuProfDir });
   try {
     if (settings.warmup) {
       const load = await runLoad({ targets: deployment.urls, count: settings.warmup, make: small, concurrency: 8 });
@@ -171,11 +182,11 @@ function loadScenario(name: string, modes: Mode[], profile: (scale: number) => O
       const options = profile(settings.scale);
       const deployment = await deploy(mode, sink, settings, {}, instances);
       try {
-        const cpu0 = deployment.cpuSeconds();
+        const cpu = cpuMeter(deployment);
         const load = await runLoad({ ...options, targets: deployment.urls });
         const accepted = load.sent.filter((s) => s.status === 202).length;
         await settle(sink, accepted, performance.now() + 60_000 + accepted * 20);
-        const measurement = measure(name, deployment, load, sink, deployment.cpuSeconds() - cpu0);
+        const measurement = measure(name, deployment, load, sink, cpu());
         measurement.extra = options.rate ? { offeredPerSec: options.rate } : { concurrency: options.concurrency ?? 32 };
         return { measurement };
       } finally {
@@ -195,7 +206,7 @@ const backlog: Scenario = {
     const deployment = await deploy(mode, sink, settings, { rateLimitPerSecond: rate, timeoutMs: 600_000 });
     try {
       sink.stall();
-      const cpu0 = deployment.cpuSeconds();
+      const cpu = cpuMeter(deployment);
       const load = await runLoad({ targets: deployment.urls, count, make: small, concurrency: 16 });
       const fillMs = load.lastAnswer - load.firstStart;
       // Let what the router took up before the stall settle at the sink, then bring the back office up.
@@ -205,7 +216,7 @@ const backlog: Scenario = {
       sink.resume();
       const accepted = load.sent.filter((s) => s.status === 202).length;
       await settle(sink, accepted, up + 60_000 + (accepted / rate) * 2000);
-      const measurement = measure('backlog', deployment, load, sink, deployment.cpuSeconds() - cpu0, up);
+      const measurement = measure('backlog', deployment, load, sink, cpu(), up);
       const drained = measurement.delivered - heldAtStall;
       const drainMs = measurement.e2eSpanMs;
       measurement.extra = {
@@ -234,11 +245,11 @@ function attachmentScenario(name: string, bytes: number, fullCount: number, conc
       try {
         const refusal = await multipartRefused(deployment.urls[0]!);
         if (refusal) return { skipped: refusal };
-        const cpu0 = deployment.cpuSeconds();
+        const cpu = cpuMeter(deployment);
         const load = await runLoad({ targets: deployment.urls, count, make: withAttachment(bytes), concurrency });
         const accepted = load.sent.filter((s) => s.status === 202).length;
         await settle(sink, accepted, performance.now() + 120_000 + accepted * (bytes / 1e6) * 200);
-        const measurement = measure(name, deployment, load, sink, deployment.cpuSeconds() - cpu0);
+        const measurement = measure(name, deployment, load, sink, cpu());
         measurement.extra = { attachmentBytes: bytes, concurrency, sinkBytes: sink.bytes() };
         return { measurement };
       } finally {

@@ -48,6 +48,8 @@ export interface Measurement {
   e2eSpanMs: number;
   /** CPU seconds of the router process(es) (or the reference) while the scenario ran. */
   cpuSeconds: number;
+  /** CPU seconds of the PostgreSQL and RabbitMQ servers meanwhile (other clients of theirs included). */
+  servicesCpuSeconds?: number;
   /** Highest peak resident set (VmHWM) of the router process(es), MB. */
   peakRssMb: number;
   /** Scenario-specific figures (offered rate, rate limit, drain rate, bytes …). */
@@ -59,6 +61,8 @@ export interface ResultLine extends Pick<Measurement, 'scenario' | 'mode' | 'ins
   intake: { perSec?: number; p50Ms?: number; p99Ms?: number };
   e2e: { perSec?: number; p50Ms?: number; p99Ms?: number };
   cpuMsPerSubmission?: number;
+  /** PostgreSQL + RabbitMQ server CPU per delivered submission. */
+  servicesCpuMsPerSubmission?: number;
   /** Router e2e throughput ÷ the thin reference's in the same run (router lines, where the reference ran). */
   ratio?: number;
   /** Router CPU per submission ÷ the reference's. */
@@ -82,6 +86,7 @@ export function resultLine(m: Measurement, reference?: ResultLine): ResultLine {
     e2e: { perSec: round(perSecond(m.delivered, m.e2eSpanMs)), p50Ms: round(percentile(m.e2eLatencies, 50), 2), p99Ms: round(percentile(m.e2eLatencies, 99), 2) },
     cpuSeconds: round(m.cpuSeconds, 2)!,
     cpuMsPerSubmission: m.delivered ? round((m.cpuSeconds * 1000) / m.delivered, 3) : undefined,
+    servicesCpuMsPerSubmission: m.delivered && m.servicesCpuSeconds !== undefined ? round((m.servicesCpuSeconds * 1000) / m.delivered, 3) : undefined,
     peakRssMb: round(m.peakRssMb, 1)!,
     ...m.extra,
   };

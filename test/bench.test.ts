@@ -45,11 +45,11 @@ describe('JSON line', () => {
   });
 
   test('carries counts, rates, percentiles, CPU per submission and extra fields', () => {
-    const line = resultLine({ ...measurement(), extra: { offeredPerSec: 200 } });
+    const line = resultLine({ ...measurement(), servicesCpuSeconds: 0.6, extra: { offeredPerSec: 200 } });
     expect(line).toEqual({
       scenario: 'steady-small', mode: 'production', instances: 1, sent: 4, accepted: 4, delivered: 3, duplicates: 1, lost: 1,
       intake: { perSec: 2, p50Ms: 2, p99Ms: 4 }, e2e: { perSec: 2, p50Ms: 20, p99Ms: 30 },
-      cpuSeconds: 0.3, cpuMsPerSubmission: 100, peakRssMb: 123.5, offeredPerSec: 200,
+      cpuSeconds: 0.3, cpuMsPerSubmission: 100, servicesCpuMsPerSubmission: 200, peakRssMb: 123.5, offeredPerSec: 200,
     });
     expect(JSON.parse(JSON.stringify(line))).toEqual(line);
   });
