@@ -36,7 +36,7 @@ export interface LoadOptions {
   concurrency?: number;
   /** Connections per target (bounded pool). */
   connections?: number;
-  /** Stop starting requests after this long (ms); what was started is still awaited. */
+  /** Stop starting requests after this long (ms; default 10 minutes); what was started is still awaited. */
   maxDurationMs?: number;
 }
 
@@ -47,7 +47,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const sent: Sent[] = [];
   const firstStart = performance.now();
   let lastAnswer = firstStart;
-  const deadline = firstStart + (options.maxDurationMs ?? Infinity);
+  const deadline = firstStart + (options.maxDurationMs ?? 600_000);
 
   const one = async (index: number): Promise<void> => {
     const { body, contentType } = options.make(index);

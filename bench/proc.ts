@@ -68,23 +68,30 @@ export function startMeasured(args: string[], options: { env: NodeJS.ProcessEnv;
 /** Process names of the broker and database servers on this machine. */
 const SERVICE_COMMANDS = new Set(['postgres', 'beam.smp']);
 
-/**
- * CPU seconds used so far by every PostgreSQL and RabbitMQ server process (by command name; 0 where
- * /proc is not readable). The difference over a scenario is what the router made the services do —
- * on a quiet machine; other clients of the same servers count as well.
- */
-export function servicesCpuSeconds(): number {
-  let total = 0;
+/** CPU seconds used so far by each PostgreSQL and RabbitMQ server process (by command name), by pid. */
+export function servicesCpu(): Map<string, number> {
+  const result = new Map<string, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (SERVICE_COMMANDS.has(command)) total += cpuSecondsFromStat(stat);
+      if (SERVICE_COMMANDS.has(command)) result.set(entry, cpuSecondsFromStat(stat));
     } catch {
       // gone meanwhile
     }
   }
+  return result;
+}
+
+/**
+ * The servers' CPU seconds between two `servicesCpu` snapshots: what the router made them do, on a quiet
+ * machine (other clients of the same servers count as well). A process that ended in between is left
+ * out (its backend connection closed), one that started counts in full.
+ */
+export function servicesCpuBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 

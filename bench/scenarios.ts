@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { REPO, startReference, startRouters, type Deployment, type Services, type TargetOptions } from './deployments';
 import { runLoad, type LoadOptions, type LoadResult, type Outgoing } from './load';
-import { servicesCpuSeconds } from './proc';
+import { servicesCpu, servicesCpuBetween } from './proc';
 import type { Sink } from './sink';
 import type { Measurement, Mode } from './stats';
 
@@ -105,8 +105,8 @@ async function settle(sink: Sink, expected: number, deadline: number, quietMs = 
 /** CPU seconds of the deployment and of the PostgreSQL/RabbitMQ servers from now on. */
 function cpuMeter(deployment: Deployment): () => { own: number; services: number } {
   const own = deployment.cpuSeconds();
-  const services = servicesCpuSeconds();
-  return () => ({ own: deployment.cpuSeconds() - own, services: servicesCpuSeconds() - services });
+  const services = servicesCpu();
+  return () => ({ own: deployment.cpuSeconds() - own, services: servicesCpuBetween(services, servicesCpu()) });
 }
 
 /** Joins what was sent with what the sink received. `from`: e2e figures start there (default: each request's start). */

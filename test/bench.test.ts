@@ -1,5 +1,5 @@
 // The benchmark's pure helpers: percentiles, /proc parsing and the shape of the JSON line (no timing here).
-import { cpuSecondsFromStat, peakRssFromStatus } from '../bench/proc';
+import { cpuSecondsFromStat, peakRssFromStatus, servicesCpu, servicesCpuBetween } from '../bench/proc';
 import { smallApplication, withAttachment } from '../bench/scenarios';
 import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
 import { markdownRow } from '../bench/table';
@@ -30,6 +30,14 @@ describe('/proc parsing', () => {
   test('utime and stime of a stat line whose command contains spaces and parentheses', () => {
     const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 1234 0 0 0 250 75 0 0 20 0 11 0 100 0 0';
     expect(cpuSecondsFromStat(stat)).toBeCloseTo(3.25);
+  });
+
+  test('server CPU between snapshots: per process, ended ones left out, new ones in full', () => {
+    const before = new Map([['1', 5], ['2', 7]]);
+    const after = new Map([['1', 6.5], ['3', 0.25]]);
+    expect(servicesCpuBetween(before, after)).toBeCloseTo(1.75);
+    expect(servicesCpuBetween(after, after)).toBe(0);
+    for (const seconds of servicesCpu().values()) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
   test('VmHWM in MB', () => {
