@@ -65,18 +65,21 @@ export function startMeasured(args: string[], options: { env: NodeJS.ProcessEnv;
   };
 }
 
-/** Process names of the broker and database servers on this machine. */
-const SERVICE_COMMANDS = new Set(['postgres', 'beam.smp']);
+/** The database and broker servers, by process name. */
+const SERVICE_COMMANDS: Record<string, Service> = { postgres: 'postgres', 'beam.smp': 'rabbitmq' };
 
-/** CPU seconds used so far by each PostgreSQL and RabbitMQ server process (by command name), by pid. */
-export function servicesCpu(): Map<string, number> {
-  const result = new Map<string, number>();
+export type Service = 'postgres' | 'rabbitmq';
+export type ServiceCpu = Map<string, { service: Service; seconds: number }>;
+
+/** CPU seconds used so far by each PostgreSQL and RabbitMQ server process, by pid. */
+export function servicesCpu(): ServiceCpu {
+  const result: ServiceCpu = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (SERVICE_COMMANDS.has(command)) result.set(entry, cpuSecondsFromStat(stat));
+      const service = SERVICE_COMMANDS[stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))];
+      if (service) result.set(entry, { service, seconds: cpuSecondsFromStat(stat) });
     } catch {
       // gone meanwhile
     }
@@ -89,9 +92,9 @@ export function servicesCpu(): Map<string, number> {
  * machine (other clients of the same servers count as well). A process that ended in between is left
  * out (its backend connection closed), one that started counts in full.
  */
-export function servicesCpuBetween(before: Map<string, number>, after: Map<string, number>): number {
-  let total = 0;
-  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+export function servicesCpuBetween(before: ServiceCpu, after: ServiceCpu): Record<Service, number> {
+  const total: Record<Service, number> = { postgres: 0, rabbitmq: 0 };
+  for (const [pid, { service, seconds }] of after) total[service] += seconds - (before.get(pid)?.seconds ?? 0);
   return total;
 }
 

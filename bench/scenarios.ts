@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { REPO, startReference, startRouters, type Deployment, type Services, type TargetOptions } from './deployments';
 import { runLoad, type LoadOptions, type LoadResult, type Outgoing } from './load';
-import { servicesCpu, servicesCpuBetween } from './proc';
+import { servicesCpu, servicesCpuBetween, type Service } from './proc';
 import type { Sink } from './sink';
 import type { Measurement, Mode } from './stats';
 
@@ -103,14 +103,14 @@ async function settle(sink: Sink, expected: number, deadline: number, quietMs = 
 }
 
 /** CPU seconds of the deployment and of the PostgreSQL/RabbitMQ servers from now on. */
-function cpuMeter(deployment: Deployment): () => { own: number; services: number } {
+function cpuMeter(deployment: Deployment): () => { own: number; services: Record<Service, number> } {
   const own = deployment.cpuSeconds();
   const services = servicesCpu();
   return () => ({ own: deployment.cpuSeconds() - own, services: servicesCpuBetween(services, servicesCpu()) });
 }
 
 /** Joins what was sent with what the sink received. `from`: e2e figures start there (default: each request's start). */
-function measure(scenario: string, deployment: Deployment, load: LoadResult, sink: Sink, cpu: { own: number; services: number }, from?: number): Measurement {
+function measure(scenario: string, deployment: Deployment, load: LoadResult, sink: Sink, cpu: { own: number; services: Record<Service, number> }, from?: number): Measurement {
   const refused: Record<string, number> = {};
   const intakeLatencies: number[] = [];
   const e2eLatencies: number[] = [];

@@ -49,7 +49,7 @@ export interface Measurement {
   /** CPU seconds of the router process(es) (or the reference) while the scenario ran. */
   cpuSeconds: number;
   /** CPU seconds of the PostgreSQL and RabbitMQ servers meanwhile (other clients of theirs included). */
-  servicesCpuSeconds?: number;
+  servicesCpuSeconds?: { postgres: number; rabbitmq: number };
   /** Highest peak resident set (VmHWM) of the router process(es), MB. */
   peakRssMb: number;
   /** Scenario-specific figures (offered rate, rate limit, drain rate, bytes …). */
@@ -61,8 +61,10 @@ export interface ResultLine extends Pick<Measurement, 'scenario' | 'mode' | 'ins
   intake: { perSec?: number; p50Ms?: number; p99Ms?: number };
   e2e: { perSec?: number; p50Ms?: number; p99Ms?: number };
   cpuMsPerSubmission?: number;
-  /** PostgreSQL + RabbitMQ server CPU per delivered submission. */
-  servicesCpuMsPerSubmission?: number;
+  /** PostgreSQL server CPU per delivered submission. */
+  postgresCpuMsPerSubmission?: number;
+  /** RabbitMQ server CPU per delivered submission. */
+  rabbitmqCpuMsPerSubmission?: number;
   /** Router e2e throughput ÷ the thin reference's in the same run (router lines, where the reference ran). */
   ratio?: number;
   /** Router CPU per submission ÷ the reference's. */
@@ -72,6 +74,7 @@ export interface ResultLine extends Pick<Measurement, 'scenario' | 'mode' | 'ins
 
 /** The JSON line of one measurement, with ratios against the reference's line of the same scenario. */
 export function resultLine(m: Measurement, reference?: ResultLine): ResultLine {
+  const perSubmission = (seconds: number | undefined) => (m.delivered && seconds !== undefined ? round((seconds * 1000) / m.delivered, 3) : undefined);
   const line: ResultLine = {
     scenario: m.scenario,
     mode: m.mode,
@@ -85,8 +88,9 @@ export function resultLine(m: Measurement, reference?: ResultLine): ResultLine {
     intake: { perSec: round(perSecond(m.accepted, m.intakeSpanMs)), p50Ms: round(percentile(m.intakeLatencies, 50), 2), p99Ms: round(percentile(m.intakeLatencies, 99), 2) },
     e2e: { perSec: round(perSecond(m.delivered, m.e2eSpanMs)), p50Ms: round(percentile(m.e2eLatencies, 50), 2), p99Ms: round(percentile(m.e2eLatencies, 99), 2) },
     cpuSeconds: round(m.cpuSeconds, 2)!,
-    cpuMsPerSubmission: m.delivered ? round((m.cpuSeconds * 1000) / m.delivered, 3) : undefined,
-    servicesCpuMsPerSubmission: m.delivered && m.servicesCpuSeconds !== undefined ? round((m.servicesCpuSeconds * 1000) / m.delivered, 3) : undefined,
+    cpuMsPerSubmission: perSubmission(m.cpuSeconds),
+    postgresCpuMsPerSubmission: perSubmission(m.servicesCpuSeconds?.postgres),
+    rabbitmqCpuMsPerSubmission: perSubmission(m.servicesCpuSeconds?.rabbitmq),
     peakRssMb: round(m.peakRssMb, 1)!,
     ...m.extra,
   };

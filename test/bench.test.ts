@@ -33,11 +33,14 @@ describe('/proc parsing', () => {
   });
 
   test('server CPU between snapshots: per process, ended ones left out, new ones in full', () => {
-    const before = new Map([['1', 5], ['2', 7]]);
-    const after = new Map([['1', 6.5], ['3', 0.25]]);
-    expect(servicesCpuBetween(before, after)).toBeCloseTo(1.75);
-    expect(servicesCpuBetween(after, after)).toBe(0);
-    for (const seconds of servicesCpu().values()) expect(seconds).toBeGreaterThanOrEqual(0);
+    const at = (entries: Array<[string, 'postgres' | 'rabbitmq', number]>) => new Map(entries.map(([pid, service, seconds]) => [pid, { service, seconds }]));
+    const before = at([['1', 'postgres', 5], ['2', 'postgres', 7], ['9', 'rabbitmq', 100]]);
+    const after = at([['1', 'postgres', 6.5], ['3', 'postgres', 0.25], ['9', 'rabbitmq', 100.5]]);
+    const between = servicesCpuBetween(before, after);
+    expect(between.postgres).toBeCloseTo(1.75);
+    expect(between.rabbitmq).toBeCloseTo(0.5);
+    expect(servicesCpuBetween(after, after)).toEqual({ postgres: 0, rabbitmq: 0 });
+    for (const { seconds } of servicesCpu().values()) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
   test('VmHWM in MB', () => {
@@ -53,11 +56,11 @@ describe('JSON line', () => {
   });
 
   test('carries counts, rates, percentiles, CPU per submission and extra fields', () => {
-    const line = resultLine({ ...measurement(), servicesCpuSeconds: 0.6, extra: { offeredPerSec: 200 } });
+    const line = resultLine({ ...measurement(), servicesCpuSeconds: { postgres: 0.6, rabbitmq: 0.15 }, extra: { offeredPerSec: 200 } });
     expect(line).toEqual({
       scenario: 'steady-small', mode: 'production', instances: 1, sent: 4, accepted: 4, delivered: 3, duplicates: 1, lost: 1,
       intake: { perSec: 2, p50Ms: 2, p99Ms: 4 }, e2e: { perSec: 2, p50Ms: 20, p99Ms: 30 },
-      cpuSeconds: 0.3, cpuMsPerSubmission: 100, servicesCpuMsPerSubmission: 200, peakRssMb: 123.5, offeredPerSec: 200,
+      cpuSeconds: 0.3, cpuMsPerSubmission: 100, postgresCpuMsPerSubmission: 200, rabbitmqCpuMsPerSubmission: 50, peakRssMb: 123.5, offeredPerSec: 200,
     });
     expect(JSON.parse(JSON.stringify(line))).toEqual(line);
   });
@@ -85,8 +88,8 @@ describe('JSON line', () => {
   });
 
   test('the Markdown row of a line (for BENCHMARKS.md) has the 11 columns of the table', () => {
-    const row = markdownRow({ ...resultLine({ ...measurement(), instances: 2, extra: { offeredPerSec: 200 } }), ratio: 0.5 });
-    expect(row).toBe('| steady-small | production ×2 | 4 / 4 / 3 / 1 / 1 | 2 | 2 / 4 | 2 | 20 / 30 | 100 | 123.5 | 0.5 | offeredPerSec 200 |');
+    const row = markdownRow({ ...resultLine({ ...measurement(), instances: 2, servicesCpuSeconds: { postgres: 0.6, rabbitmq: 0.15 }, extra: { offeredPerSec: 200 } }), ratio: 0.5 });
+    expect(row).toBe('| steady-small | production ×2 | 4 / 4 / 3 / 1 / 1 | 2 | 2 / 4 | 2 | 20 / 30 | 100 / 200 / 50 | 123.5 | 0.5 | offeredPerSec 200 |');
     expect(row.split('|')).toHaveLength(13);
   });
 });
