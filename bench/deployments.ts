@@ -13,7 +13,8 @@ import type { Mode } from './stats';
 
 /** The repository root, from bench/ (tsx) or from dist/bench/ (compiled). */
 export const REPO = [path.resolve(__dirname, '..'), path.resolve(__dirname, '../..')].find((dir) => existsSync(path.join(dir, 'package.json')))!;
-const ROUTER_MAIN = path.join(REPO, 'dist/src/cli.js');
+/** The router's entry point: this checkout's build, or another one's (BENCH_ROUTER_MAIN, e.g. to compare branches). */
+const ROUTER_MAIN = process.env.BENCH_ROUTER_MAIN ? path.resolve(process.env.BENCH_ROUTER_MAIN) : path.join(REPO, 'dist/src/cli.js');
 const REFERENCE_MAIN = path.join(REPO, 'dist/bench/reference/pipeline.js');
 export const TARGET = 'muenchen-lbk';
 

@@ -6,7 +6,7 @@
 //
 // Environment: BENCH_SCENARIOS (comma list; or as arguments), BENCH_MODES (reference,embedded,production),
 // BENCH_SCALE (1), BENCH_WARMUP (submissions before each measurement, 300), BENCH_DRAIN_RATE (backlog rate limit, 200/s), BENCH_MAPPING (xbau-bauantrag-json),
-// BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CONCURRENCY (the target's concurrency), BENCH_CPU_PROF (directory: profile the routers with
+// BENCH_ROUTER_MAIN (another build's dist/src/cli.js), BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CONCURRENCY (the target's concurrency), BENCH_CPU_PROF (directory: profile the routers with
 // --cpu-prof), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -34,8 +34,8 @@ async function main(): Promise<void> {
   const modes = (list(process.env.BENCH_MODES) ?? MODES) as Mode[];
   const badModes = modes.filter((m) => !MODES.includes(m));
   if (badModes.length) throw new Error(`unknown mode(s) ${badModes.join(', ')}; known: ${MODES.join(', ')}`);
-  for (const built of ['dist/src/cli.js', 'dist/bench/reference/pipeline.js']) {
-    if (!existsSync(path.join(REPO, built))) throw new Error(`${built} is missing: run the benchmark with npm run bench (it builds first)`);
+  for (const built of [process.env.BENCH_ROUTER_MAIN ? path.resolve(process.env.BENCH_ROUTER_MAIN) : path.join(REPO, 'dist/src/cli.js'), path.join(REPO, 'dist/bench/reference/pipeline.js')]) {
+    if (!existsSync(built)) throw new Error(`${built} is missing: run the benchmark with npm run bench (it builds first)`);
   }
   const settings: Settings = {
     scale: number('BENCH_SCALE', 1),
