@@ -3,6 +3,7 @@ import { cpuSecondsFromStat, peakRssFromStatus, servicesCpu, servicesCpuBetween 
 import { smallApplication, withAttachment } from '../bench/scenarios';
 import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
 import { markdownRow } from '../bench/table';
+import { moduleOf, summarise, type CpuProfile } from '../bench/profile';
 
 describe('percentile (nearest rank)', () => {
   test('picks the value at the rank, independent of input order', () => {
@@ -118,4 +119,38 @@ test('an attachment submission is multipart/form-data: the XML as part "applicat
   expect(attachment[0]).toContain('name="anlage"');
   expect(attachment.slice(1).join('\r\n\r\n')).toHaveLength(200_000 + 2);
   expect(parts[3]).toBe('--\r\n');
+});
+
+describe('CPU profile summary', () => {
+  test('modules: npm packages by name (scoped too), node internals, repository paths from src or dist', () => {
+    expect(moduleOf('file:///work/x/node_modules/@xmldom/xmldom/lib/sax.js')).toBe('pkg:@xmldom/xmldom');
+    expect(moduleOf('file:///work/x/node_modules/pg/lib/client.js')).toBe('pkg:pg');
+    expect(moduleOf('node:internal/streams/writable')).toBe('node:internal');
+    expect(moduleOf('file:///work/x/dist/src/pipeline.js')).toBe('src/pipeline.js');
+    expect(moduleOf('')).toBe('(vm)');
+  });
+
+  test('self time per category goes to the innermost categorised frame; idle and GC stay apart', () => {
+    const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 0 }, children });
+    const profile: CpuProfile = {
+      nodes: [
+        frame(1, '(root)', '', [2, 5, 6]),
+        frame(2, 'query', 'file:///r/node_modules/pg/lib/client.js', [3]),
+        frame(3, 'writev', '', []),
+        frame(4, 'parse', 'file:///r/node_modules/@xmldom/xmldom/lib/sax.js'),
+        frame(5, 'route', 'file:///r/dist/src/pipeline.js', [4]),
+        frame(6, '(idle)', ''),
+      ],
+      samples: [3, 3, 4, 5, 6],
+      timeDeltas: [1000, 1000, 2000, 500, 4000],
+      startTime: 0,
+      endTime: 8500,
+    };
+    const summary = summarise([profile]);
+    expect(summary.totalMs).toBe(9);
+    expect(Object.fromEntries(summary.byCategory.map((row) => [row.name, row.ms]))).toEqual({
+      'postgres (pg, kysely)': 2, 'xml parse (xmldom)': 2, '(idle)': 4, 'other (node, pipeline)': 1,
+    });
+    expect(summary.byFunction[0]).toEqual({ name: '(idle) (vm)', ms: 4, share: 47.1 });
+  });
 });
