@@ -38,6 +38,8 @@ export interface Deployment {
   processes: Measured[];
   cpuSeconds(): number;
   peakRssMb(): number;
+  /** How a process that should still run ended (e.g. `exit 1`, `SIGTERM`), else undefined: the figures are then incomplete. */
+  exitedEarly(): string | undefined;
   /** Stops the processes and removes what the run left in RabbitMQ / PostgreSQL. */
   stop(): Promise<void>;
 }
@@ -81,6 +83,7 @@ function aggregate(mode: Mode, urls: string[], processes: Measured[], cleanup: (
     processes,
     cpuSeconds: () => processes.reduce((sum, p) => sum + p.cpuSeconds(), 0),
     peakRssMb: () => Math.max(...processes.map((p) => p.peakRssMb())),
+    exitedEarly: () => processes.map((p) => p.child.signalCode ?? (p.child.exitCode === null ? undefined : `exit ${p.child.exitCode}`)).find(Boolean),
     stop() {
       stopping ??= (async () => {
         await Promise.all(processes.map((p) => p.stop()));

@@ -149,6 +149,7 @@ function measure(scenario: string, deployment: Deployment, load: LoadResult, sin
     cpuSeconds: cpu.own,
     servicesCpuSeconds: cpu.services,
     peakRssMb: deployment.peakRssMb(),
+    ...(deployment.exitedEarly() ? { exitedEarly: deployment.exitedEarly() } : {}),
   };
 }
 
@@ -187,7 +188,7 @@ function loadScenario(name: string, modes: Mode[], profile: (scale: number) => O
         const accepted = load.sent.filter((s) => s.status === 202).length;
         await settle(sink, accepted, performance.now() + 60_000 + accepted * 20);
         const measurement = measure(name, deployment, load, sink, cpu());
-        measurement.extra = options.rate ? { offeredPerSec: options.rate } : { concurrency: options.concurrency ?? 32 };
+        measurement.extra = { ...measurement.extra, ...(options.rate ? { offeredPerSec: options.rate } : { concurrency: options.concurrency ?? 32 }) };
         return { measurement };
       } finally {
         await deployment.stop();
@@ -220,6 +221,7 @@ const backlog: Scenario = {
       const drained = measurement.delivered - heldAtStall;
       const drainMs = measurement.e2eSpanMs;
       measurement.extra = {
+        ...measurement.extra,
         backlog: accepted,
         fillPerSec: Math.round((accepted * 1000) / fillMs),
         rateLimitPerSec: rate,
@@ -250,7 +252,7 @@ function attachmentScenario(name: string, bytes: number, fullCount: number, conc
         const accepted = load.sent.filter((s) => s.status === 202).length;
         await settle(sink, accepted, performance.now() + 120_000 + accepted * (bytes / 1e6) * 200);
         const measurement = measure(name, deployment, load, sink, cpu());
-        measurement.extra = { attachmentBytes: bytes, concurrency, sinkBytes: sink.bytes() };
+        measurement.extra = { ...measurement.extra, attachmentBytes: bytes, concurrency, sinkBytes: sink.bytes() };
         return { measurement };
       } finally {
         await deployment.stop();

@@ -52,6 +52,8 @@ export interface Measurement {
   servicesCpuSeconds?: { postgres: number; rabbitmq: number };
   /** Highest peak resident set (VmHWM) of the router process(es), MB. */
   peakRssMb: number;
+  /** A measured process ended before the measurement did (how): its figures are incomplete. */
+  exitedEarly?: string;
   /** Scenario-specific figures (offered rate, rate limit, drain rate, bytes …). */
   extra?: Record<string, unknown>;
 }
@@ -92,6 +94,7 @@ export function resultLine(m: Measurement, reference?: ResultLine): ResultLine {
     postgresCpuMsPerSubmission: perSubmission(m.servicesCpuSeconds?.postgres),
     rabbitmqCpuMsPerSubmission: perSubmission(m.servicesCpuSeconds?.rabbitmq),
     peakRssMb: round(m.peakRssMb, 1)!,
+    ...(m.exitedEarly ? { exitedEarly: m.exitedEarly } : {}),
     ...m.extra,
   };
   if (reference && m.mode !== 'reference') {

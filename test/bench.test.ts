@@ -83,6 +83,11 @@ describe('JSON line', () => {
     expect(perSecond(0, 1000)).toBeUndefined();
   });
 
+  test('a process that ended during the measurement is named in the line', () => {
+    expect(resultLine(measurement({ exitedEarly: 'SIGTERM' })).exitedEarly).toBe('SIGTERM');
+    expect('exitedEarly' in resultLine(measurement())).toBe(false);
+  });
+
   test('a skipped scenario says why', () => {
     expect(skippedLine('attach-1mb', 'embedded', 'no multipart')).toEqual({ scenario: 'attach-1mb', mode: 'embedded', skipped: 'no multipart' });
     expect(markdownRow(skippedLine('attach-1mb', 'embedded', 'no multipart'))).toBe('| attach-1mb | embedded | skipped: no multipart | | | | | | | | |');
