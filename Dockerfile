@@ -16,6 +16,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
+COPY schemas ./schemas
+COPY console ./console
 COPY examples ./examples
 RUN mkdir -p /app/var && chown node:node /app/var
 USER node

@@ -1,12 +1,21 @@
 // Composition root: load configuration, open store and transport (embedded, or PostgreSQL + RabbitMQ in
 // production mode), connect adapters, wire the pipeline, start the HTTP server; shut down gracefully.
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
+import https from 'node:https';
+import { readSecretBytes } from './config/secret';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load';
 import type { Adapter } from './deliver/adapter';
+import { SchemaValidator } from './envelope/schema-validation';
 import { intakeErrors, submissionIntake } from './intake/http-intake';
+import { adminApi } from './admin/admin-api';
+import { consolePages } from './admin/console';
+import { Authenticator } from './auth/auth';
+import { Callbacks } from './callbacks/callbacks';
+import { receiptApi } from './intake/receipt-api';
+import { Metrics } from './metrics';
 import { Pipeline } from './pipeline';
 import { statusApi } from './status/status-api';
 import { PostgresStore } from './store/postgres-store';
@@ -87,25 +96,53 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   const { store, transport } = backbone;
 
   const adapters = new Map<string, Adapter>();
+  let validator: SchemaValidator | undefined;
+  let callbacks: Callbacks | undefined;
   try {
+    // Callback secrets are read here: a missing one fails the start, naming its reference.
+    const clients = config.raw.auth?.clients ?? {};
+    if (Object.values(clients).some((c) => c.callback)) callbacks = new Callbacks(clients, store, transport, log);
+    // Schemas are compiled once, here; a schema that does not compile fails the start naming it.
+    if (config.raw.validation.schemas.length) validator = await SchemaValidator.start(config.raw.validation, log);
     for (const plan of config.targets.values()) {
       const adapter = plan.adapter.create(plan.adapterConfig, { target: plan.name, log: log.child({ target: plan.name }) });
-      await adapter.connect();
+      // A missing secret or unreadable certificate fails start-up, named by target and reference.
+      await adapter.connect().catch((error: unknown) => {
+        throw new Error(`target ${plan.name}: ${(error as Error).message}`, { cause: error });
+      });
       adapters.set(plan.name, adapter);
     }
   } catch (error) {
+    await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
+    await validator?.close();
     await transport.stop(0);
     await backbone.close();
     throw error;
   }
 
-  const pipeline = new Pipeline({ config, store, transport, adapters, log });
+  const metrics = new Metrics({
+    tenants: config.raw.routes.flatMap((route) => [route.match?.tenant ?? []].flat()),
+    collect: async () => {
+      const [queues, submissions] = await Promise.all([transport.depth(), store.countByState()]);
+      return { queues, submissions };
+    },
+  });
+  const pipeline = new Pipeline({ config, store, transport, adapters, log, metrics, validator, callbacks });
   await pipeline.start();
+  callbacks?.start();
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log }));
-  app.use(statusApi(store));
+  const auth = new Authenticator(config.raw.auth);
+  if (auth.open) log.warn({ event: 'auth-open' }, 'no auth.clients configured: anyone who reaches the port may submit; the admin API is closed');
+  app.use(submissionIntake(pipeline, { maxBodySize: config.raw.server.maxBodySize, log, auth }));
+  app.use(statusApi(store, auth));
+  app.use(receiptApi(pipeline, auth));
+  app.use(adminApi({ pipeline, store, auth, config, adapters }));
+  app.use(consolePages());
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.text());
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -120,12 +157,20 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   });
   app.use(intakeErrors(log));
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? config.raw.server.port, options.host ?? config.raw.server.host, () => resolve(s));
-    s.once('error', reject);
+  const tls = config.raw.server.tls;
+  const server: Server = tls
+    ? https.createServer({
+      cert: readSecretBytes(tls.cert), key: readSecretBytes(tls.key),
+      // Ask for a client certificate, but let token callers in too: the Authenticator decides per request.
+      ...(tls.clientCa ? { ca: readSecretBytes(tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
+    }, app)
+    : http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? config.raw.server.port, options.host ?? config.raw.server.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ event: 'started', url, mode: backbone.mode, state: backbone.where, targets: [...config.targets.keys()], routes: config.raw.routes.length }, 'antragsrouter started');
 
   let closing: Promise<void> | undefined;
@@ -142,6 +187,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         pipeline.stop();
         await transport.stop(graceMs);
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
+        await validator?.close();
         await backbone.close();
         log.info({ event: 'stopped' }, 'antragsrouter stopped');
       })();

@@ -5,13 +5,19 @@
 import type { Logger } from 'pino';
 import type { Document } from '@xmldom/xmldom';
 import type { LoadedConfig, TargetPlan } from './config/load';
-import { checkMessage, type Facts } from './envelope/envelope';
+import { checkAndValidate, type Facts } from './envelope/envelope';
+import type { SchemaValidator } from './envelope/schema-validation';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
 import { MappingError } from './map/mapping';
+import { InputError } from './errors';
+import type { Metrics } from './metrics';
+import type { Callbacks } from './callbacks/callbacks';
+import { childSpan, formatTraceparent, parseTraceparent } from './trace';
+import { authorizeSubmission, type Client } from './auth/auth';
 import type { Adapter, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
-import type { AttemptOutcome, Claim, Store, SubmissionState } from './store/store';
+import type { AttemptOutcome, Claim, OperatorResult, Receipt, Store, SubmissionState, SubmissionStatus } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -24,6 +30,15 @@ export interface ReceiveResult {
   duplicate: boolean;
 }
 
+export interface ReceiveOptions {
+  /** The sender's own id for a document without XÖV header (see `envelope.requireXoevHeader`). */
+  idempotencyKey?: string;
+  /** The authenticated caller; its tenants and services are enforced. */
+  client?: Client;
+  /** The sender's W3C `traceparent`, continued through the queues to the adapters. */
+  traceparent?: string;
+}
+
 export interface PipelineDependencies {
   config: LoadedConfig;
   store: Store;
@@ -31,7 +46,14 @@ export interface PipelineDependencies {
   /** A connected adapter per target name. */
   adapters: ReadonlyMap<string, Adapter>;
   log: Logger;
+  metrics: Metrics;
+  /** Status callbacks to the sending client (delivered, rejected, dead-lettered, receipts). */
+  callbacks?: Callbacks;
+  /** XSD validation at intake, when `validation.schemas` is configured. */
+  validator?: SchemaValidator;
 }
+
+const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /** Parses the document at most once, and only if a stage needs it. */
 const lazyDocument = (raw: Buffer) => {
@@ -83,44 +105,123 @@ export class Pipeline {
    * Intake: checks the message (throws InputError, nothing stored) and stores it durably. Resolves only
    * when the submission is on disk and queued for routing; then the caller may answer "accepted".
    */
-  async receive(body: Buffer, source: string, idempotencyKey?: string): Promise<ReceiveResult> {
-    const checked = checkMessage(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey });
+  async receive(body: Buffer, source: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
+    const start = process.hrtime.bigint();
+    try {
+      const result = await this.accept(body, source, options);
+      this.deps.metrics.accepted(source, secondsSince(start));
+      return result;
+    } catch (error) {
+      const reason = error instanceof InputError ? error.code : error instanceof TransportUnavailableError ? 'transport-unavailable' : 'internal-error';
+      this.deps.metrics.refusedAtIntake(source, reason);
+      throw error;
+    }
+  }
+
+  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent }: ReceiveOptions): Promise<ReceiveResult> {
+    const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
+    if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = this.deps.transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source });
-    const log = this.deps.log.child({ submissionId: submission.id });
+    const { submission, created } = await this.deps.store.accept({ messageUuid: checked.facts.messageUuid, facts: { ...checked.facts }, payload: body, source, client: client?.name });
+    const trace = childSpan(parseTraceparent(traceparent));
+    const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
     if (created || submission.state === 'received') {
-      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id } });
+      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
     }
     log.info({ event: created ? 'received' : 'resent', messageType: checked.facts.messageType, standard: checked.facts.standard, bytes: body.length, elements: checked.elementCount }, created ? 'submission accepted' : 'resend of an accepted submission');
     return { submissionId: submission.id, status: submission.state, duplicate: !created };
+  }
+
+  /**
+   * Operator action: a dead delivery gets a fresh attempt budget, at the same or another target (after a
+   * fix of configuration, mapping or back office), and is queued again. Audited by the store.
+   */
+  async replay(id: string, target: string, options: { toTarget?: string; actor: string; note?: string }): Promise<OperatorResult> {
+    const to = options.toTarget && options.toTarget !== target ? { target: options.toTarget, route: 'replay' } : undefined;
+    const result = await this.deps.store.replay(id, target, {
+      toTarget: to,
+      audit: { actor: options.actor, action: 'replay', submissionId: id, target: to ? `${target} → ${to.target}` : target, detail: options.note },
+    });
+    if (result.ok) await this.deps.transport.publish(deliveryQueue(to?.target ?? target), { key: id, body: { submissionId: id } });
+    this.deps.log.info({ event: 'replayed', submissionId: id, target, toTarget: to?.target, actor: options.actor, ok: result.ok }, 'operator replay');
+    return result;
+  }
+
+  /** Operator action: a parked submission is routed again with the current configuration. */
+  async reroute(id: string, options: { actor: string; note?: string }): Promise<OperatorResult> {
+    const result = await this.deps.store.reroute(id, { actor: options.actor, action: 'reroute', submissionId: id, detail: options.note });
+    if (result.ok) await this.deps.transport.publish(ROUTE_QUEUE, { key: id, body: { submissionId: id } });
+    this.deps.log.info({ event: 'rerouted', submissionId: id, actor: options.actor, ok: result.ok }, 'operator re-route');
+    return result;
+  }
+
+  /** Queues the status callback for a delivery's final outcome (delivered, or dead: rejected / dead-lettered). */
+  private async notifyOutcome(submissionId: string, target: string): Promise<void> {
+    const { callbacks, store } = this.deps;
+    if (!callbacks) return;
+    const status = await store.get(submissionId);
+    const delivery = status?.deliveries.find((d) => d.target === target);
+    if (!status || !delivery || (delivery.state !== 'delivered' && delivery.state !== 'dead')) return;
+    const event = delivery.state === 'delivered' ? 'delivered' : delivery.reason === 'max-attempts-exceeded' ? 'dead-lettered' : 'rejected';
+    const attempts = status.history.filter((h) => h.event === 'attempt' && h.target === target).length;
+    await callbacks.notify(submissionId, status.client, event, target, `attempt-${attempts}`);
+  }
+
+  /**
+   * A back office reports its receipt (file number, or rejection after its own check) for a delivery it
+   * received; recorded once and passed on to the sending client as a callback.
+   */
+  async receipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult> {
+    const result = await this.deps.store.recordReceipt(id, target, receipt, actor);
+    if (result.ok && result.changed) {
+      const status = await this.deps.store.get(id);
+      await this.deps.callbacks?.notify(id, status?.client, 'receipt', target, JSON.stringify(receipt));
+      this.deps.log.info({ event: 'receipt', submissionId: id, target, status: receipt.status, client: actor }, 'back office receipt recorded');
+    }
+    return result;
+  }
+
+  /** Refuses (403, audited without content) a submission for a tenant or service the client may not serve. */
+  private async authorize(client: Client, text: string, xoevFacts: Facts): Promise<void> {
+    const { config, store } = this.deps;
+    const facts = Object.keys(config.raw.facts).length ? { ...xoevFacts, ...config.extractFacts(parseDom(text), xoevFacts) } : xoevFacts;
+    try {
+      authorizeSubmission(client, facts);
+    } catch (error) {
+      if (error instanceof InputError) await store.recordAudit({ actor: client.name, action: 'submission-refused', detail: `${error.code}: ${error.detail}` });
+      throw error;
+    }
   }
 
   /** Routing stage: configured facts, ordered routes; records the deliveries (or parks) and enqueues them. */
   async route(message: ReceivedMessage): Promise<Disposition> {
     const { store, transport, config } = this.deps;
     const submissionId = message.body.submissionId!;
-    const log = this.deps.log.child({ submissionId });
+    const trace = childSpan(parseTraceparent(message.body.traceparent));
+    const log = this.deps.log.child({ submissionId, traceId: trace.traceId });
     const status = await store.get(submissionId);
     if (!status) {
       log.warn({ event: 'route' }, 'routing message for an unknown submission dropped');
       return { kind: 'ack' };
     }
     if (status.state === 'received') {
+      const start = process.hrtime.bigint();
       const raw = (await store.payload(submissionId))!;
       const document = lazyDocument(raw);
       const extracted = Object.keys(config.raw.facts).length ? config.extractFacts(document(), status.facts) : {};
       const facts: Facts = { ...status.facts, ...extracted };
       const decision = config.router.decide({ facts, document });
       if (await store.recordRouting(submissionId, facts, decision.routes, decision.targets)) {
+        this.deps.metrics.routedTo(facts, decision.routes, secondsSince(start));
         if (decision.targets.length) log.info({ event: 'routed', routes: decision.routes, targets: decision.targets.map((t) => t.target) }, 'submission routed');
         else log.warn({ event: 'parked', reason: 'no-route' }, 'no route matched; submission parked');
       }
     }
     for (const delivery of await store.deliveries(submissionId)) {
-      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId } });
+      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId, traceparent: formatTraceparent(trace) } });
     }
     return { kind: 'ack' };
   }
@@ -130,25 +231,39 @@ export class Pipeline {
     const { store } = this.deps;
     const submissionId = message.body.submissionId!;
     const target = plan.name;
-    const log = this.deps.log.child({ submissionId, target });
+    const trace = childSpan(parseTraceparent(message.body.traceparent));
+    const log = this.deps.log.child({ submissionId, target, traceId: trace.traceId });
     const claim = await this.claimWithinLimits(plan, submissionId);
-    if (claim.kind === 'done') return { kind: 'ack' };
+    if (claim.kind === 'done') {
+      // Finished before — perhaps by a process that died before it queued the status callback: queue it
+      // (again); its event id is the same, so a receiver that got it already recognises it.
+      await this.notifyOutcome(submissionId, target);
+      return { kind: 'ack' };
+    }
     if (claim.kind === 'throttled') return { kind: 'retry', delayMs: THROTTLE_WAIT_MS };
     if (claim.kind === 'busy') {
       // Another copy of this message is being delivered (here or on another instance): look again when its lease ends.
       return { kind: 'retry', delayMs: Math.max(0, claim.until.getTime() - Date.now()) + 1000 };
     }
     const attempt = claim.attempt;
+    const status = await store.get(submissionId);
+    if (!status) throw new Error(`submission ${submissionId} vanished from the store`);
     if (attempt > plan.retry.maxAttempts) {
       // Attempts were counted but never finished (the process died during them): do not try forever.
       const detail = `${attempt - 1} attempts started, none finished`;
-      await store.recordOutcome(submissionId, target, attempt, { kind: 'dead', reason: 'max-attempts-exceeded', detail });
+      const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
+      await store.recordOutcome(submissionId, target, attempt, dead);
+      this.countAttempt(status, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
+      await this.notifyOutcome(submissionId, target);
       log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: attempt - 1 }, 'delivery dead-lettered');
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
-    const outcome = await this.attempt(plan, submissionId, attempt, log);
+    const start = process.hrtime.bigint();
+    const outcome = await this.attempt(plan, submissionId, status.facts, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);
+    this.countAttempt(status, target, outcome, recorded, secondsSince(start));
+    if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);
     switch (recorded.kind) {
       case 'delivered':
         log.info({ event: 'delivered', attempt, reference: recorded.reference }, 'delivered');
@@ -184,13 +299,11 @@ export class Pipeline {
   }
 
   /** Maps and delivers once. Never throws: every failure becomes an outcome. */
-  private async attempt(plan: TargetPlan, submissionId: string, attempt: number, log: Logger): Promise<DeliveryOutcome> {
+  private async attempt(plan: TargetPlan, submissionId: string, facts: Facts, attempt: number, log: Logger, traceparent: string): Promise<DeliveryOutcome> {
     const adapter = this.deps.adapters.get(plan.name)!;
     let payload: Payload;
-    let facts: Facts;
     try {
       const raw = (await this.deps.store.payload(submissionId))!;
-      facts = (await this.deps.store.get(submissionId))!.facts;
       const document = lazyDocument(raw);
       payload = plan.mapping.run({ raw, facts, get document() { return document(); } });
     } catch (error) {
@@ -198,11 +311,19 @@ export class Pipeline {
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log });
+      return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments: [], facts, log, traceparent });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
       return { status: 'retryable', reason: 'adapter-error', detail: `adapter ${plan.adapter.name} threw ${(error as Error).name}` };
     }
+  }
+
+  private countAttempt(status: SubmissionStatus, target: string, outcome: DeliveryOutcome, recorded: AttemptOutcome, seconds: number): void {
+    const { metrics } = this.deps;
+    const route = status.deliveries.find((d) => d.target === target)?.route ?? '';
+    const kind = recorded.kind === 'delivered' ? 'delivered' : recorded.kind === 'retry' ? 'retried' : outcome.status === 'rejected' ? 'rejected' : 'dead';
+    metrics.attempted(status.facts, route, target, kind, recorded.kind === 'delivered' ? '' : recorded.reason, seconds);
+    if (recorded.kind === 'delivered') metrics.deliveredAfter(status.facts, target, (Date.now() - Date.parse(status.receivedAt)) / 1000);
   }
 
   /** Turns an adapter outcome into what is recorded: retryable becomes dead once the attempts are used up. */

@@ -191,6 +191,19 @@ describe.each(MODES)('%s mode', (mode) => {
     });
   });
 
+  test('the sender\'s trace context reaches the back office through the queues, one span per step', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const response = await fetch(`${router.url}/api/v1/submissions`, {
+      method: 'POST', headers: { 'content-type': 'application/xml', traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, body: variant(valid(MUENCHEN)),
+    });
+    const { submissionId } = (await response.json()) as { submissionId: string };
+    await delivered(submissionId);
+    const received = backOffice.received.find((r) => r.submissionId === submissionId)!;
+    expect(received.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(received.traceparent).not.toContain('00f067aa0ba902b7');
+    expect(logText()).toContain(`"traceId":"${traceId}"`);
+  });
+
   test('logs carry submission ids but no personal content', async () => {
     const { json } = await post(router.url, variant(valid(MUENCHEN)));
     await delivered(json.submissionId as string);

@@ -109,7 +109,7 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(status.history.filter((h) => h.event === 'attempt').map((h) => [h.target, h.attempt, h.outcome, h.reason])).toEqual([
       ['t1', 1, 'retry', 'http-status'], ['t1', 2, 'delivered', undefined], ['t2', 1, 'dead', 'http-status'],
     ]);
-    expect(await store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 1 });
+    expect(await store.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 1, discarded: 0 });
   });
 
   test('a rate limit gives its burst, then asks to wait', async () => {
@@ -163,6 +163,128 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
   });
 
+  /** A submission whose delivery to t1 is dead after one rejected attempt (t2 delivered). */
+  async function deadOnT1(uuid = 'a3c1f3a4-0000-4000-8000-0000000000d1') {
+    const { submission } = await accept(uuid);
+    await store.recordRouting(submission.id, { ...facts, ags: '091620000000' }, ['r1'], [{ target: 't1', route: 'r1' }, { target: 't2', route: 'r1' }]);
+    await store.claimAttempt(submission.id, 't1', 60_000);
+    await store.recordOutcome(submission.id, 't1', 1, { kind: 'dead', reason: 'http-status', detail: 'HTTP 400' });
+    await store.claimAttempt(submission.id, 't2', 60_000);
+    await store.recordOutcome(submission.id, 't2', 1, { kind: 'delivered' });
+    return submission.id;
+  }
+  const operator = (action: string, id: string, extra: Partial<{ target: string; detail: string }> = {}) => ({ actor: 'ops-anna', action, submissionId: id, ...extra });
+
+  test('replay gives a dead delivery a fresh attempt budget; only dead ones can be replayed; audited', async () => {
+    const id = await deadOnT1();
+    expect((await store.get(id))!.state).toBe('failed');
+    expect(await store.replay(id, 't2', { audit: operator('replay', id) })).toEqual({ ok: false, problem: 'wrong-state', detail: 'the delivery to t2 is delivered, not dead' });
+    expect(await store.replay(id, 'nope', { audit: operator('replay', id) })).toMatchObject({ ok: false, problem: 'not-found' });
+    expect(await store.replay('00000000-0000-4000-8000-000000000000', 't1', { audit: operator('replay', id) })).toMatchObject({ ok: false, problem: 'not-found' });
+    expect(await store.audit({ submissionId: id, limit: 10 })).toEqual([]);
+
+    expect(await store.replay(id, 't1', { audit: operator('replay', id, { target: 't1' }) })).toEqual({ ok: true });
+    const status = (await store.get(id))!;
+    expect(status.state).toBe('routed');
+    expect(status.deliveries[0]).toMatchObject({ target: 't1', state: 'pending', attempts: 0 });
+    expect(status.deliveries[0]!.reason).toBeUndefined();
+    expect(status.history.at(-1)).toMatchObject({ event: 'replayed', target: 't1', detail: 'by ops-anna' });
+    expect(await store.claimAttempt(id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    await store.recordOutcome(id, 't1', 1, { kind: 'delivered' });
+    expect((await store.get(id))!.state).toBe('delivered');
+    expect(await store.audit({ submissionId: id, limit: 10 })).toMatchObject([{ actor: 'ops-anna', action: 'replay', submissionId: id, target: 't1' }]);
+  });
+
+  test('replay to another target discards the dead delivery and creates one for the new target', async () => {
+    const id = await deadOnT1();
+    expect(await store.replay(id, 't1', { toTarget: { target: 't2', route: 'replay' }, audit: operator('replay', id) })).toMatchObject({ ok: false, problem: 'wrong-state' });
+    expect(await store.replay(id, 't1', { toTarget: { target: 't3', route: 'replay' }, audit: operator('replay', id, { target: 't3' }) })).toEqual({ ok: true });
+    const status = (await store.get(id))!;
+    expect(status.deliveries.map((d) => [d.target, d.route, d.state])).toEqual([['t1', 'r1', 'discarded'], ['t2', 'r1', 'delivered'], ['t3', 'replay', 'pending']]);
+    expect(status.state).toBe('routed');
+  });
+
+  test('discard gives up a dead delivery or a parked submission, with the reason; not a pending one', async () => {
+    const id = await deadOnT1();
+    expect(await store.discard(id, 't2', operator('discard', id))).toMatchObject({ ok: false, problem: 'wrong-state' });
+    expect(await store.discard(id, 't1', operator('discard', id, { target: 't1', detail: 'duplicate application, confirmed by phone' }))).toEqual({ ok: true });
+    let status = (await store.get(id))!;
+    expect(status.state).toBe('delivered');
+    expect(status.deliveries[0]).toMatchObject({ state: 'discarded', detail: 'duplicate application, confirmed by phone' });
+    expect(status.history.at(-1)).toMatchObject({ event: 'discarded', target: 't1' });
+
+    const { submission } = await accept('a3c1f3a4-0000-4000-8000-0000000000d2');
+    expect(await store.discard(submission.id, undefined, operator('discard', submission.id))).toMatchObject({ ok: false, problem: 'wrong-state' });
+    await store.recordRouting(submission.id, facts, [], []);
+    expect(await store.discard(submission.id, undefined, operator('discard', submission.id, { detail: 'test message' }))).toEqual({ ok: true });
+    status = (await store.get(submission.id))!;
+    expect(status).toMatchObject({ state: 'discarded', reason: 'discarded' });
+    expect((await store.countByState()).discarded).toBe(1);
+    expect((await store.audit({ limit: 10 })).map((a) => a.submissionId)).toEqual([submission.id, id]);
+  });
+
+  test('a parked submission can be routed again after a configuration fix', async () => {
+    const { submission } = await accept();
+    await store.recordRouting(submission.id, facts, [], []);
+    expect(await store.reroute(submission.id, operator('reroute', submission.id))).toEqual({ ok: true });
+    expect((await store.get(submission.id))!.state).toBe('received');
+    expect(await store.listReceived()).toEqual([submission.id]);
+    expect(await store.reroute(submission.id, operator('reroute', submission.id))).toMatchObject({ ok: false, problem: 'wrong-state' });
+    expect(await store.recordRouting(submission.id, facts, ['r1'], [{ target: 't1', route: 'r1' }])).toBe(true);
+    expect((await store.get(submission.id))!.history.map((h) => h.event)).toEqual(['received', 'parked', 'rerouted', 'routed']);
+  });
+
+  test('a receipt for a delivered delivery is recorded once, with the file number as reference; the client is kept', async () => {
+    const { submission } = await store.accept({ messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000f1', facts, payload: Buffer.from('<x/>'), source: 'http', client: 'formserver-muenchen' });
+    await store.recordRouting(submission.id, facts, ['r1'], [{ target: 't1', route: 'r1' }]);
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'accepted' }, 'lbk')).toMatchObject({ ok: false, problem: 'wrong-state' });
+    await store.claimAttempt(submission.id, 't1', 60_000);
+    await store.recordOutcome(submission.id, 't1', 1, { kind: 'delivered', reference: 'HTTP-REF' });
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'accepted', fileNumber: 'LBK-2026-0042' }, 'lbk')).toEqual({ ok: true, changed: true });
+    expect(await store.recordReceipt(submission.id, 't1', { fileNumber: 'LBK-2026-0042', status: 'accepted' }, 'lbk')).toEqual({ ok: true, changed: false });
+    const status = (await store.get(submission.id))!;
+    expect(status.client).toBe('formserver-muenchen');
+    expect(status.deliveries[0]).toMatchObject({ reference: 'LBK-2026-0042', receipt: { status: 'accepted', fileNumber: 'LBK-2026-0042' } });
+    expect(status.history.filter((h) => h.event === 'receipt')).toEqual([expect.objectContaining({ target: 't1', detail: 'accepted, file number LBK-2026-0042 (reported by lbk)' })]);
+    expect(await store.recordReceipt(submission.id, 't1', { status: 'rejected', reason: 'incomplete-plans' }, 'lbk')).toEqual({ ok: true, changed: true });
+    expect((await store.get(submission.id))!.deliveries[0]).toMatchObject({ reference: 'LBK-2026-0042', receipt: { status: 'rejected', reason: 'incomplete-plans' } });
+    expect(await store.recordReceipt(submission.id, 'nope', { status: 'accepted' }, 'lbk')).toMatchObject({ ok: false, problem: 'not-found' });
+  });
+
+  test('stats count attempt outcomes per target and received/delivered per minute since a time', async () => {
+    const since = new Date(Date.now() - 60_000);
+    await deadOnT1();
+    const stats = await store.stats(since);
+    expect(stats.attempts).toEqual([{ target: 't1', outcome: 'dead', count: 1 }, { target: 't2', outcome: 'delivered', count: 1 }]);
+    expect(stats.perMinute.reduce((sum, m) => sum + m.received, 0)).toBe(1);
+    expect(stats.perMinute.reduce((sum, m) => sum + m.delivered, 0)).toBe(1);
+    expect(stats.perMinute[0]!.minute).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/);
+    expect(await store.stats(new Date(Date.now() + 60_000))).toEqual({ attempts: [], perMinute: [] });
+  });
+
+  test('the list filters by state, tenant, target, delivery state and route, newest first, in pages', async () => {
+    const failed = await deadOnT1('a3c1f3a4-0000-4000-8000-0000000000e1');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const { submission: parked } = await accept('a3c1f3a4-0000-4000-8000-0000000000e2');
+    await store.recordRouting(parked.id, { ...facts, ags: '09761000' }, [], []);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const { submission: received } = await accept('a3c1f3a4-0000-4000-8000-0000000000e3');
+    const ids = async (query: Parameters<Store['list']>[0]) => (await store.list(query)).map((s) => s.id);
+
+    expect(await ids({ limit: 10 })).toEqual([received.id, parked.id, failed]);
+    expect(await ids({ limit: 2 })).toEqual([received.id, parked.id]);
+    expect(await ids({ limit: 2, after: parked.id })).toEqual([failed]);
+    expect(await ids({ limit: 10, states: ['parked', 'failed'] })).toEqual([parked.id, failed]);
+    expect(await ids({ limit: 10, tenant: '09162000' })).toEqual([failed]);
+    expect(await ids({ limit: 10, target: 't1', deliveryState: 'dead' })).toEqual([failed]);
+    expect(await ids({ limit: 10, target: 't2', deliveryState: 'dead' })).toEqual([]);
+    expect(await ids({ limit: 10, route: 'r1' })).toEqual([failed]);
+    expect(await ids({ limit: 10, receivedFrom: new Date(Date.now() + 60_000) })).toEqual([]);
+    const [item] = await store.list({ limit: 1, states: ['failed'] });
+    expect(item).toMatchObject({ id: failed, state: 'failed', tenant: '09162000', messageType: '0200', source: 'http' });
+    expect(item!.deliveries.map((d) => [d.target, d.state])).toEqual([['t1', 'dead'], ['t2', 'delivered']]);
+  });
+
   test('concurrent claims of one delivery: exactly one wins', async () => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
@@ -206,7 +328,7 @@ describe('postgres store shared by several router instances', () => {
     const status = (await a.get([...ids][0]!))!;
     expect(status.history.map((h) => h.event).sort()).toEqual(['received', ...Array<string>(19).fill('resent')]);
     expect(status.history[0]!.event).toBe('received');
-    expect(await b.countByState()).toEqual({ received: 1, routed: 0, parked: 0, delivered: 0, failed: 0 });
+    expect(await b.countByState()).toEqual({ received: 1, routed: 0, parked: 0, delivered: 0, failed: 0, discarded: 0 });
   });
 
   test('concurrent routing of one submission on two instances is recorded exactly once', async () => {
@@ -245,7 +367,7 @@ describe('postgres store shared by several router instances', () => {
       ]);
       expect((await a.get(submission.id))!.state).toBe(i % 2 ? 'failed' : 'delivered');
     }
-    expect(await b.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 10, failed: 10 });
+    expect(await b.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 10, failed: 10, discarded: 0 });
   });
 
   test('a rate limit holds across instances: of 20 concurrent requests only the burst is granted', async () => {
@@ -279,7 +401,7 @@ describe('postgres store shared by several router instances', () => {
     const other = await openPostgres(url, otherSchema);
     try {
       await acceptOn(a);
-      expect(await other.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 });
+      expect(await other.countByState()).toEqual({ received: 0, routed: 0, parked: 0, delivered: 0, failed: 0, discarded: 0 });
       expect((await acceptOn(other)).created).toBe(true);
     } finally {
       await other.close();

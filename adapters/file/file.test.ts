@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { Adapter, DeliveryRequest } from '../../src/deliver/adapter';
-import fileAdapter, { fileNameFor } from './index';
+import fileAdapter, { attachmentFileNames, fileNameFor } from './index';
 
 const log = pino({ level: 'silent' });
 const SUBMISSION = '0193a7c2-8e1f-7d3a-b5c4-2f6e8a9d0b1c';
@@ -91,6 +91,13 @@ describe('deliver', () => {
     expect(outcome).toEqual({ status: 'delivered', reference: 'antrag-.._.._evil.xml', detail: `${BODY.length} bytes` });
     expect(readdirSync(path.join(root, 'out'))).toEqual(['antrag-.._.._evil.xml']);
     expect(readdirSync(root)).toEqual(['out']);
+  });
+});
+
+describe('attachmentFileNames', () => {
+  it('keeps safe names, replaces unsafe characters and hidden prefixes, numbers repeats', () => {
+    expect(attachmentFileNames([{ name: 'plan.pdf' }, { name: 'plan.pdf' }, { name: 'Grundriß EG.pdf' }, { name: '.htaccess' }, { name: 'plan.pdf' }, { name: '' }]))
+      .toEqual(['plan.pdf', 'plan-2.pdf', 'Grundri__EG.pdf', '_htaccess', 'plan-3.pdf', 'attachment']);
   });
 });
 

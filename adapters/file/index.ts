@@ -1,11 +1,14 @@
 // The `file` adapter: drops the mapped payload into a directory atomically (write a temp file, fsync,
 // rename, fsync the directory), so that a back office polling the directory never sees half a file.
 // The file name is fixed per submission and target, so a repeated attempt overwrites, never duplicates.
+// Attachments go first, streamed into `<name without extension>.attachments/` (built under a temp name,
+// then renamed), so that once the payload file appears everything it refers to is complete.
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { constants, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { defineAdapter, type DeliveryOutcome } from '../../src/deliver/adapter';
+import { defineAdapter, type DeliveryAttachment, type DeliveryOutcome } from '../../src/deliver/adapter';
 
 const configSchema = z.strictObject({
   directory: z.string().min(1),
@@ -28,6 +31,45 @@ export function fileNameFor(template: string, values: Record<string, string | un
   return name;
 }
 
+/** File names for attachments inside their directory: safe characters; a repeated name gets `-2`, `-3`, ... before its extension. */
+export function attachmentFileNames(attachments: readonly Pick<DeliveryAttachment, 'name'>[]): string[] {
+  const used = new Set<string>();
+  return attachments.map(({ name }) => {
+    const safe = name.replace(SAFE, '_').replace(/^\.+/, '_') || 'attachment';
+    const dot = safe.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [safe.slice(0, dot), safe.slice(dot)] : [safe, ''];
+    let candidate = safe;
+    for (let n = 2; used.has(candidate); n += 1) candidate = `${stem}-${n}${ext}`;
+    used.add(candidate);
+    return candidate;
+  });
+}
+
+async function syncPath(target: string): Promise<void> {
+  const handle = await fs.open(target, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Streams every attachment into `finalDir` (replacing an earlier attempt's), via a temp directory and a rename. */
+async function writeAttachments(attachments: readonly DeliveryAttachment[], directory: string, finalDir: string, tempDir: string): Promise<void> {
+  await fs.mkdir(tempDir, { mode: 0o750 });
+  const names = attachmentFileNames(attachments);
+  for (const [i, attachment] of attachments.entries()) {
+    const file = path.join(tempDir, names[i]!);
+    await pipeline(await attachment.open(), createWriteStream(file, { flags: 'wx', mode: 0o640 }));
+    await syncPath(file);
+  }
+  await syncPath(tempDir);
+  // An earlier attempt's directory is replaced; rename cannot replace a non-empty directory.
+  await fs.rm(finalDir, { recursive: true, force: true });
+  await fs.rename(tempDir, finalDir);
+  await syncPath(directory);
+}
+
 export default defineAdapter<FileAdapterConfig>({
   name: 'file',
   summary: 'Write the mapped payload into a directory (atomic rename)',
@@ -41,7 +83,7 @@ export default defineAdapter<FileAdapterConfig>({
         // A process killed between writing and renaming leaves its temp file behind; the delivery itself is
         // retried, so the orphan is removed here. Only names of our own temp pattern are touched.
         const entries = await fs.readdir(directory).catch(() => [] as string[]);
-        await Promise.all(entries.filter((entry) => TEMP_NAME.test(entry)).map((entry) => fs.rm(path.join(directory, entry), { force: true })));
+        await Promise.all(entries.filter((entry) => TEMP_NAME.test(entry)).map((entry) => fs.rm(path.join(directory, entry), { recursive: true, force: true })));
       },
       async deliver(request): Promise<DeliveryOutcome> {
         let name: string;
@@ -58,7 +100,11 @@ export default defineAdapter<FileAdapterConfig>({
         }
         const finalPath = path.join(directory, name);
         const tempPath = path.join(directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+        const attachmentsDir = path.join(directory, `${name.replace(/\.[^.]*$/, '')}.attachments`);
+        const tempAttachmentsDir = path.join(directory, `.${name}.attachments.${randomBytes(6).toString('hex')}.tmp`);
         try {
+          if (request.attachments.length) await writeAttachments(request.attachments, directory, attachmentsDir, tempAttachmentsDir);
+          else await fs.rm(attachmentsDir, { recursive: true, force: true });
           const handle = await fs.open(tempPath, 'wx', 0o640);
           try {
             await handle.writeFile(request.payload.body);
@@ -67,15 +113,12 @@ export default defineAdapter<FileAdapterConfig>({
             await handle.close();
           }
           await fs.rename(tempPath, finalPath);
-          const dir = await fs.open(directory, constants.O_RDONLY);
-          try {
-            await dir.sync();
-          } finally {
-            await dir.close();
-          }
-          return { status: 'delivered', reference: name, detail: `${request.payload.body.length} bytes` };
+          await syncPath(directory);
+          const extra = request.attachments.length ? ` and ${request.attachments.length} attachment(s)` : '';
+          return { status: 'delivered', reference: name, detail: `${request.payload.body.length} bytes${extra}` };
         } catch (error) {
           await fs.rm(tempPath, { force: true }).catch(() => undefined);
+          await fs.rm(tempAttachmentsDir, { recursive: true, force: true }).catch(() => undefined);
           // Disk full, permissions, a missing mount: an operator can fix these, so retry (capped by maxAttempts).
           return { status: 'retryable', reason: 'file-write-failed', detail: `${(error as NodeJS.ErrnoException).code ?? 'error'} writing into the target directory` };
         }

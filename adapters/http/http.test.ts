@@ -98,6 +98,16 @@ describe('delivered', () => {
     expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: 'BOA-77', detail: 'HTTP 202' });
   });
 
+  it('a reference from an XML answer by referencePattern', async () => {
+    backOffice.handler = (_request, response) => response.writeHead(201, { 'Content-Type': 'application/xml' })
+      .end('<?xml version="1.0"?><eingang><aktenzeichen> BOA/2026/0815 </aktenzeichen></eingang>');
+    const adapter = await adapterFor({ url, referencePattern: '<aktenzeichen>([^<]+)</aktenzeichen>' });
+    expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: 'BOA/2026/0815', detail: 'HTTP 201' });
+    backOffice.handler = (_request, response) => response.writeHead(201, { 'Content-Type': 'application/xml' }).end('<eingang/>');
+    expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: undefined, detail: 'HTTP 201' });
+    expect(httpAdapter.configSchema.safeParse({ url, referencePattern: '([' }).error?.issues[0]?.message).toBe('a valid regular expression');
+  });
+
   it('no reference when none is configured or the body is not JSON', async () => {
     backOffice.handler = (_request, response) => response.writeHead(200, { 'Content-Type': 'text/plain' }).end('danke');
     expect(await (await adapterFor({ url, referenceField: 'aktenzeichen' })).deliver(request())).toEqual({ status: 'delivered', reference: undefined, detail: 'HTTP 200' });
@@ -255,6 +265,8 @@ describe('configSchema', () => {
       idempotencyHeader: 'Idempotency-Key',
       deliveredOn: ['2xx'],
       retryOn: ['408', '429', '5xx'],
+      body: 'auto',
+      multipart: { payloadField: 'payload', payloadFileName: 'antrag', attachmentField: 'attachments' },
     });
   });
 

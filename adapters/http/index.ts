@@ -1,9 +1,21 @@
 // The `http` adapter: POSTs (or PUTs) the mapped payload to a back office's URL with axios.
 // Status handling is configuration with safe defaults: 2xx delivered; 408, 429, 5xx, network errors and
 // timeouts retryable; every other status rejected. One Idempotency-Key per submission and target.
-import axios, { type AxiosInstance } from 'axios';
+// Authentication (basic, bearer, OAuth2 client credentials: auth.ts), TLS with a custom CA and a client
+// certificate (tls.ts) and the body (payload as is, or multipart with streamed attachments: body.ts)
+// are configuration too. The back office's file number (Aktenzeichen) is read from a response header or
+// a JSON field and becomes the delivery's `reference`, shown in the submission's status.
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import http from 'node:http';
+import type https from 'node:https';
 import { z } from 'zod';
-import { defineAdapter, type DeliveryOutcome } from '../../src/deliver/adapter';
+import { defineAdapter, type DeliveryOutcome, type DeliveryRequest } from '../../src/deliver/adapter';
+import { authSchema, createAuthenticator, TokenError, type Authenticator } from './auth';
+import { AttachmentsNotSupported, AttachmentUnavailable, bodySchema, buildBody } from './body';
+import { createTlsAgent, tlsSchema } from './tls';
+
+/** Headers that carry credentials; refused under `headers`, where a value would be an inline secret. */
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key)$/i;
 
 /** A status code (`404`) or class (`4xx`). */
 const statusPattern = z.string().regex(/^[1-5]([0-9]{2}|xx)$/, 'a status code like 503 or a class like 5xx');
@@ -13,16 +25,34 @@ const configSchema = z.strictObject({
   method: z.enum(['POST', 'PUT']).default('POST'),
   /** Milliseconds before an attempt counts as timed out (retryable). */
   timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
-  /** Extra request headers (no secrets here: credentials come with issue #5's auth options). */
-  headers: z.record(z.string(), z.string()).default({}),
+  /** Extra request headers. Not for credentials: those go under `auth`, as secret references. */
+  headers: z.record(z.string(), z.string()).default({}).refine(
+    (headers) => !Object.keys(headers).some((name) => CREDENTIAL_HEADER.test(name)),
+    'credentials do not belong in headers: use auth (basic, bearer, header or oauth2) with a secret reference',
+  ),
   idempotencyHeader: z.string().default('Idempotency-Key'),
   /** Statuses that count as delivered; default 2xx. */
   deliveredOn: z.array(statusPattern).default(['2xx']),
   /** Statuses that count as retryable; default 408, 429, 5xx. Everything else is rejected. */
   retryOn: z.array(statusPattern).default(['408', '429', '5xx']),
-  /** Response header or JSON field that carries the back office's reference (file number). */
+  /** Response header that carries the back office's reference (file number, Aktenzeichen). */
   referenceHeader: z.string().optional(),
+  /** JSON field of the response with the reference; a dotted path (`vorgang.aktenzeichen`) reaches into objects. */
   referenceField: z.string().optional(),
+  /**
+   * For answers that are not JSON (XML, text): a regular expression whose first capture group is the
+   * reference, e.g. `<aktenzeichen>([^<]+)</aktenzeichen>`.
+   */
+  referencePattern: z.string().min(1).refine((pattern) => {
+    try {
+      return new RegExp(pattern) instanceof RegExp;
+    } catch {
+      return false;
+    }
+  }, 'a valid regular expression').optional(),
+  auth: authSchema.optional(),
+  tls: tlsSchema.optional(),
+  ...bodySchema,
 });
 
 export type HttpAdapterConfig = z.output<typeof configSchema>;
@@ -38,15 +68,77 @@ function retryAfter(value: unknown): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
+/** The value at a dotted path of a JSON answer (a key containing dots is tried whole first). */
+function fieldAt(data: unknown, field: string): unknown {
+  if (!data || typeof data !== 'object') return undefined;
+  const record = data as Record<string, unknown>;
+  if (field in record) return record[field];
+  const dot = field.indexOf('.');
+  return dot > 0 ? fieldAt(record[field.slice(0, dot)], field.slice(dot + 1)) : undefined;
+}
+
+/** Error codes of certificate and handshake failures: a TLS problem rather than an unreachable host. */
+const TLS_CODE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_OSSL_)|HOSTNAME_MISMATCH|^EPROTO$/;
+
+function classifyError(error: unknown, timeoutMs: number): DeliveryOutcome {
+  const code = (error as { code?: string }).code ?? 'unknown';
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') return { status: 'retryable', reason: 'http-timeout', detail: `no answer within ${timeoutMs} ms` };
+  if (TLS_CODE.test(code)) return { status: 'retryable', reason: 'tls-failed', detail: `TLS error ${code}` };
+  return { status: 'retryable', reason: 'network-error', detail: `network error ${code}` };
+}
+
 export default defineAdapter<HttpAdapterConfig>({
   name: 'http',
-  summary: 'POST or PUT the mapped payload to a back-office URL',
+  summary: 'POST or PUT the mapped payload (or multipart with attachments) to a back-office URL',
   configSchema,
   defaultConcurrency: 8,
   create(config) {
     let client: AxiosInstance;
+    let auth: Authenticator;
+    let agents: { http: http.Agent; https: https.Agent } | undefined;
+    const referencePattern = config.referencePattern ? new RegExp(config.referencePattern) : undefined;
+
+    async function send(request: DeliveryRequest, authorization: string | undefined): Promise<AxiosResponse> {
+      const body = await buildBody(request, config);
+      try {
+        return await client.request({
+          url: config.url,
+          method: config.method,
+          data: body.data,
+          headers: {
+            ...config.headers,
+            ...body.headers,
+            ...(authorization ? { [auth.name]: authorization } : {}),
+            [config.idempotencyHeader]: request.idempotencyKey,
+            'X-Submission-Id': request.submissionId,
+            ...(request.traceparent ? { traceparent: request.traceparent } : {}),
+          },
+        });
+      } finally {
+        body.release();
+      }
+    }
+
+    function classify(response: AxiosResponse): DeliveryOutcome {
+      const status = response.status;
+      if (matches(config.deliveredOn, status)) {
+        const fromHeader = config.referenceHeader ? response.headers[config.referenceHeader.toLowerCase()] : undefined;
+        const fromBody = config.referenceField ? fieldAt(response.data, config.referenceField) : undefined;
+        const fromText = referencePattern && typeof response.data === 'string' ? referencePattern.exec(response.data)?.[1]?.trim() : undefined;
+        const reference = [fromHeader, fromBody, fromText].find((v) => (typeof v === 'string' && v !== '') || typeof v === 'number');
+        return { status: 'delivered', reference: reference === undefined ? undefined : String(reference), detail: `HTTP ${status}` };
+      }
+      if (matches(config.retryOn, status)) {
+        return { status: 'retryable', reason: 'http-status', detail: `HTTP ${status}`, retryAfterMs: retryAfter(response.headers['retry-after']) };
+      }
+      return { status: 'rejected', reason: 'http-status', detail: `HTTP ${status}` };
+    }
+
     return {
       async connect() {
+        // Secrets are read here: a missing one fails start-up, named by its reference.
+        // Agents of its own (keep-alive), so that close() ends exactly this adapter's connections.
+        agents = { http: new http.Agent({ keepAlive: true }), https: createTlsAgent(config.tls, true) };
         client = axios.create({
           timeout: config.timeoutMs,
           // Classify every status ourselves; never follow redirects with a payload.
@@ -55,37 +147,28 @@ export default defineAdapter<HttpAdapterConfig>({
           maxBodyLength: Infinity,
           maxContentLength: 1024 * 1024,
           responseType: 'json',
+          httpAgent: agents.http,
+          httpsAgent: agents.https,
+          // Never pick up proxy settings with credentials from the environment unnoticed.
+          proxy: false,
         });
+        auth = createAuthenticator(config.auth, client);
       },
       async deliver(request): Promise<DeliveryOutcome> {
         try {
-          const response = await client.request({
-            url: config.url,
-            method: config.method,
-            data: request.payload.body,
-            headers: {
-              ...config.headers,
-              'Content-Type': request.payload.contentType,
-              [config.idempotencyHeader]: request.idempotencyKey,
-              'X-Submission-Id': request.submissionId,
-            },
-          });
-          const status = response.status;
-          if (matches(config.deliveredOn, status)) {
-            const fromHeader = config.referenceHeader ? response.headers[config.referenceHeader.toLowerCase()] : undefined;
-            const data = response.data as Record<string, unknown> | undefined;
-            const fromBody = config.referenceField && data && typeof data === 'object' ? data[config.referenceField] : undefined;
-            const reference = [fromHeader, fromBody].find((v) => typeof v === 'string' || typeof v === 'number');
-            return { status: 'delivered', reference: reference === undefined ? undefined : String(reference), detail: `HTTP ${status}` };
+          let authorization = await auth.header();
+          let response = await send(request, authorization);
+          if (response.status === 401 && auth.refused(authorization)) {
+            request.log.info({ event: 'http-auth-refused', status: 401 }, 'back office refused the token; fetching a new one and trying once more');
+            authorization = await auth.header();
+            response = await send(request, authorization);
           }
-          if (matches(config.retryOn, status)) {
-            return { status: 'retryable', reason: 'http-status', detail: `HTTP ${status}`, retryAfterMs: retryAfter(response.headers['retry-after']) };
-          }
-          return { status: 'rejected', reason: 'http-status', detail: `HTTP ${status}` };
+          return classify(response);
         } catch (error) {
-          const code = (error as { code?: string }).code ?? 'unknown';
-          if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') return { status: 'retryable', reason: 'http-timeout', detail: `no answer within ${config.timeoutMs} ms` };
-          return { status: 'retryable', reason: 'network-error', detail: `network error ${code}` };
+          if (error instanceof TokenError) return { status: 'retryable', reason: 'oauth-token-failed', detail: error.detail };
+          if (error instanceof AttachmentsNotSupported) return { status: 'rejected', reason: 'attachments-not-supported', detail: error.message };
+          if (error instanceof AttachmentUnavailable) return { status: 'retryable', reason: 'attachment-unavailable', detail: error.message };
+          return classifyError(error, config.timeoutMs);
         }
       },
       async check() {
@@ -96,7 +179,11 @@ export default defineAdapter<HttpAdapterConfig>({
           return { ok: false, detail: `unreachable (${(error as { code?: string }).code ?? 'error'})` };
         }
       },
-      async close() {},
+      async close() {
+        agents?.http.destroy();
+        agents?.https.destroy();
+        agents = undefined;
+      },
     };
   },
 });

@@ -178,7 +178,7 @@ describe('problems are named by path', () => {
   it('an unknown adapter', () => {
     expect(problems((c) => {
       c.targets.t = { adapter: 'htp', mapping: 'xml-passthrough' };
-    })).toEqual(['targets.t.adapter: unknown adapter "htp" (known: http, file)']);
+    })).toEqual(['targets.t.adapter: unknown adapter "htp" (known: http, file, amqp, sftp, email, xdomea)']);
   });
 
   it('an invalid adapter configuration', () => {
@@ -241,7 +241,7 @@ describe('problems are named by path', () => {
       c.routes[1]!.deliver = ['lbk', 'x'];
       c.routes.push({ name: 'muenchen', match: { xpath: '/q:x', facts: { nope: 'y' } }, deliver: ['t'] });
     })).toEqual([
-      'targets.t.adapter: unknown adapter "htp" (known: http, file)',
+      'targets.t.adapter: unknown adapter "htp" (known: http, file, amqp, sftp, email, xdomea)',
       `targets.t.mapping: ENOENT: no such file or directory, open '${path.join(MAPPINGS, 'gibt-es-nicht.yaml')}'`,
       'routes[1].deliver[1]: unknown target "x"',
       'routes[2].name: duplicate route name "muenchen"',

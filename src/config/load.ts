@@ -1,6 +1,6 @@
 // Loads a deployment's YAML configuration, validates all of it (schema, references, adapter configs,
 // mappings, XPath) and returns it compiled and frozen. `antragsrouter check` runs exactly this.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors';
@@ -87,7 +87,8 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
     }
   };
 
-  const adapters = attempt('adaptersDir', () => loadAdapters(Object.values(raw.targets).map((t) => t.adapter), raw.adaptersDir)) ?? new Map();
+  const adapterSources = Object.values(raw.targets).map((t) => ({ name: t.adapter, package: t.package }));
+  const adapters = attempt('adapters', () => loadAdapters(adapterSources, raw.adaptersDir, path.dirname(path.resolve(source)))) ?? new Map();
   const mappings = new Map<string, Mapping | undefined>();
   const targets = new Map<string, TargetPlan>();
   for (const [name, target] of Object.entries(raw.targets)) {
@@ -113,6 +114,11 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
       });
     }
   }
+  for (const [name, client] of Object.entries(raw.auth?.clients ?? {})) {
+    (client.targets ?? []).forEach((target, i) => {
+      if (!(target in raw.targets)) problems.push(`auth.clients.${name}.targets[${i}]: unknown target "${target}"`);
+    });
+  }
   raw.routes.forEach((route, index) => {
     route.deliver.forEach((target, i) => {
       if (!(target in raw.targets)) problems.push(`routes[${index}].deliver[${i}]: unknown target "${target}"`);
@@ -124,6 +130,14 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
     }
   });
   for (const [name, expressions] of Object.entries(raw.facts)) expressions.forEach((e, i) => attempt(`facts.${name}[${i}]`, () => compileXPath(e, raw.namespaces)));
+  // Schema files must be readable now; they are compiled when the router starts (src/envelope/schema-validation.ts).
+  raw.validation.schemas.forEach((set, index) => set.xsd.forEach((file, i) => {
+    try {
+      accessSync(path.resolve(file), constants.R_OK);
+    } catch (error) {
+      problems.push(`validation.schemas[${index}].xsd[${i}]: cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+    }
+  }));
   if (problems.length) throw new ConfigError(problems);
 
   return Object.freeze({

@@ -1,5 +1,6 @@
 // The configuration schema: the single source of validation, defaults and documentation of a deployment's YAML.
 import { z } from 'zod';
+import { secretRefSchema } from './secret';
 import { duration, oneOrMany, size } from './units';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_"');
@@ -57,8 +58,10 @@ export const routeSchema = z.strictObject({
 });
 
 export const targetSchema = z.strictObject({
-  /** Adapter name: `http`, `file` or one loaded from `adapters/`. */
+  /** Adapter name: `http`, `file`, one loaded from `adapters/`, or one from `package`. */
   adapter: name,
+  /** npm package that exports the adapter (e.g. `@city/antragsrouter-adapter-dms`), installed beside the configuration or in the working directory. */
+  package: z.string().regex(/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/, 'an npm package name').optional(),
   /** Mapping name (file `mappings/<name>.yaml`). */
   mapping: name,
   /** Deliveries this target takes at once; default from the adapter. */
@@ -72,6 +75,39 @@ export const targetSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
+const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 as 64 hex digits').transform((v) => v.toLowerCase());
+
+/** A caller of the router: a form service (role `submit`), an operator (`admin`). */
+export const clientSchema = z.strictObject({
+  /** SHA-256 (hex) of the client's API token (`antragsrouter token new` makes one); several allow rotation. */
+  tokenSha256: oneOrMany(sha256Hex).optional(),
+  /** SHA-256 fingerprints of client certificates that authenticate this client (mutual TLS, `server.tls`). */
+  certificateSha256: oneOrMany(sha256Hex).optional(),
+  /** submit: send applications; admin: the admin API and console; receipt: a back office reporting receipts. */
+  roles: z.array(z.enum(['submit', 'admin', 'receipt'])).min(1).default(['submit']),
+  /** With role receipt: the targets (back offices) this client may report receipts for. */
+  targets: z.array(name).optional(),
+  /**
+   * Status callbacks to this client (the form service): POSTed JSON, signed with HMAC-SHA512 over
+   * `<timestamp>.<body>`, retried with backoff until answered 2xx.
+   */
+  callback: z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    secret: secretRefSchema,
+    events: z.array(z.enum(['delivered', 'rejected', 'dead-lettered', 'receipt'])).min(1).default(['delivered', 'rejected', 'dead-lettered', 'receipt']),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  }).optional(),
+  /** AGS/ARS the client may submit for; `*` for any. Required with role `submit`. */
+  tenants: oneOrMany(z.string().regex(/^(\*|\d{8}|\d{12})$/, 'an AGS (8 digits), an ARS (12 digits) or *')).optional(),
+  /** Leistungsschlüssel the client may submit for (the `leistung` fact); any if not given. */
+  services: oneOrMany(z.string().min(1)).optional(),
+}).check((ctx) => {
+  const client = ctx.value;
+  if (!client.tokenSha256 && !client.certificateSha256) ctx.issues.push({ code: 'custom', input: client, message: 'give tokenSha256 or certificateSha256 (or both)' });
+  if (client.roles.includes('submit') && !client.tenants) ctx.issues.push({ code: 'custom', input: client, path: ['tenants'], message: 'a client with role submit needs tenants (AGS/ARS, or * for any)' });
+  if (client.roles.includes('receipt') && !client.targets?.length) ctx.issues.push({ code: 'custom', input: client, path: ['targets'], message: 'a client with role receipt needs the targets it reports for' });
+});
+
 export const configSchema = z.strictObject({
   /** Name of this deployment, shown in logs. */
   instance: z.string().min(1).default('antragsrouter'),
@@ -80,7 +116,21 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** Largest accepted request body. */
     maxBodySize: size.default(10 * 1024 * 1024),
+    /** HTTPS instead of HTTP; with `clientCa`, callers may authenticate with a client certificate (mutual TLS). */
+    tls: z.strictObject({
+      cert: secretRefSchema,
+      key: secretRefSchema,
+      /** CA bundle that client certificates must chain to; enables asking for a client certificate. */
+      clientCa: secretRefSchema.optional(),
+    }).optional(),
   }).prefault({}),
+  /**
+   * Who may call the router. Without it the intake is open to anyone who can reach the port (for a first
+   * try on one machine; the router warns at start-up). With it every request needs a known client.
+   */
+  auth: z.strictObject({
+    clients: z.record(name, clientSchema),
+  }).optional(),
   xml: z.strictObject({
     maxDepth: z.number().int().min(4).max(1000).default(64),
     maxElements: z.number().int().min(10).default(250_000),
@@ -91,6 +141,23 @@ export const configSchema = z.strictObject({
      * documents: their message id is the request's Idempotency-Key header, else the body's SHA-256.
      */
     requireXoevHeader: z.boolean().default(true),
+  }).prefault({}),
+  /** XSD validation of incoming messages per standard and version (see src/envelope/schema-validation.ts). */
+  validation: z.strictObject({
+    schemas: z.array(z.strictObject({
+      /** Root `standard` attribute, e.g. `XBau-Hochbau`; `*` matches any characters. */
+      standard: z.string().min(1),
+      /** Root `version` attribute, e.g. `2.6`; `*` matches any characters. */
+      version: z.string().min(1),
+      /** Root element namespace, if it must match as well. */
+      namespace: z.string().min(1).optional(),
+      /** XSD file(s), relative to the working directory; several files must share one target namespace. */
+      xsd: oneOrMany(z.string().min(1)),
+    })).default([]),
+    /** A message for which no schema is configured: `accept` it unvalidated, or `reject` it (`schema-not-configured`). */
+    onMissingSchema: z.enum(['accept', 'reject']).default('accept'),
+    /** Violations listed in a refusal at most. */
+    maxViolations: z.number().int().min(1).max(1000).default(20),
   }).prefault({}),
   store: z.strictObject({
     /** SQLite database file of the embedded store and queue (single node). */

@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { findSecretRefs, readSecret, readSecretBytes, SecretMissingError } from './secret';
+import { findMissingSecrets, findSecretRefs, readSecret, readSecretBytes, SecretMissingError } from './secret';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'antragsrouter-secret-'));
 
@@ -29,4 +29,22 @@ test('finds every reference in a configuration with its path', () => {
     { path: 'targets.a.config.auth.password', ref: { env: 'P' } },
     { path: 'targets.a.config.list.0', ref: { file: '/k' } },
   ]);
+});
+
+test('an empty secret file counts as missing', () => {
+  const file = path.join(dir, 'empty');
+  writeFileSync(file, '');
+  expect(() => readSecretBytes({ file })).toThrow(`secret file ${file} is empty`);
+});
+
+test('findMissingSecrets names each unreadable reference by path and never a value', () => {
+  const present = path.join(dir, 'present');
+  writeFileSync(present, 'wert-der-nicht-erscheinen-darf');
+  const config = { a: { password: { env: 'SET' }, token: { env: 'UNSET' } }, b: [{ file: present }, { file: path.join(dir, 'absent') }] };
+  const missing = findMissingSecrets(config, ['targets'], { SET: 'auch-geheim' });
+  expect(missing).toEqual([
+    { path: 'targets.a.token', ref: { env: 'UNSET' }, problem: 'secret environment variable UNSET is not set' },
+    { path: 'targets.b.1', ref: { file: path.join(dir, 'absent') }, problem: `secret file ${path.join(dir, 'absent')} cannot be read (ENOENT)` },
+  ]);
+  expect(JSON.stringify(missing)).not.toMatch(/wert-der|auch-geheim/);
 });

@@ -33,11 +33,14 @@ export function readSecretBytes(ref: SecretRef, env: NodeJS.ProcessEnv = process
     if (value === undefined || value === '') throw new SecretMissingError(ref, 'is not set');
     return Buffer.from(value, 'utf8');
   }
+  let bytes: Buffer;
   try {
-    return readFileSync(ref.file);
+    bytes = readFileSync(ref.file);
   } catch (error) {
     throw new SecretMissingError(ref, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  if (bytes.length === 0) throw new SecretMissingError(ref, 'is empty');
+  return bytes;
 }
 
 /** Reads a secret as text; a file's trailing newline is dropped (as `echo secret > file` leaves one). */
@@ -53,4 +56,20 @@ export function findSecretRefs(value: unknown, at: string[] = []): { path: strin
   const parsed = secretRefSchema.safeParse(value);
   if (parsed.success) return [{ path: at.join('.'), ref: parsed.data }];
   return Object.entries(value).flatMap(([key, item]) => findSecretRefs(item, [...at, key]));
+}
+
+/**
+ * Every secret reference in a configuration value that cannot be read now, with its path and the problem
+ * (for `antragsrouter check`). Values are read and dropped at once; no value is part of the result.
+ */
+export function findMissingSecrets(value: unknown, at: string[] = [], env: NodeJS.ProcessEnv = process.env): { path: string; ref: SecretRef; problem: string }[] {
+  return findSecretRefs(value, at).flatMap(({ path, ref }) => {
+    try {
+      readSecretBytes(ref, env);
+      return [];
+    } catch (error) {
+      if (error instanceof SecretMissingError) return [{ path, ref, problem: error.message }];
+      throw error;
+    }
+  });
 }

@@ -1,5 +1,17 @@
 // The adapter contract: the one module adapters import from src/. An adapter moves one mapped payload
-// to one back office and says what happened, in exactly one of three outcomes.
+// (with the submission's attachments) to one back office and says what happened, in exactly one of
+// three outcomes.
+//
+// Writing one: `antragsrouter adapter new <name>` scaffolds a working adapter with its config schema, a
+// test and a README (README section "Writing an adapter"). Its test runs the conformance suite
+// (src/testkit/conformance.ts) against the real back office on loopback; every adapter must pass it.
+// Rules in short:
+//   - configuration is validated by `configSchema` (z.strictObject); credentials only as secret
+//     references (`secretRefSchema`, read with `readSecret` in `connect`, see src/config/secret.ts)
+//   - `deliver` returns delivered / retryable / rejected with a stable `reason` code; it does not throw
+//   - the same `idempotencyKey` must be recognisable by the back office as a repeat
+//   - attachments are streamed from `open()`, never read whole into memory
+//   - logs carry ids, sizes, status codes and reasons; never payload content, names or secrets
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
@@ -46,6 +58,11 @@ export interface DeliveryRequest {
   attachments: readonly DeliveryAttachment[];
   /** Routing facts (ids, types, keys; never personal content). */
   facts: Readonly<Record<string, string | boolean | undefined>>;
+  /**
+   * W3C `traceparent` of this attempt (the submission's trace, continued from the sender's if it sent
+   * one). Pass it on where the protocol allows (HTTP header, AMQP header) so the back office's traces join.
+   */
+  traceparent?: string;
   /** Logger bound to submissionId and target. Log ids, sizes, status codes; never payload content. */
   log: Logger;
 }
@@ -74,7 +91,10 @@ export interface AdapterContext {
 
 /** A live adapter instance for one target. */
 export interface Adapter {
-  /** Called once before the first delivery. Throwing here fails start-up with the adapter's message. */
+  /**
+   * Called once before the first delivery. Read secrets, certificates and keys here, so that a missing one
+   * fails start-up (throw; the message names the reference, never a value).
+   */
   connect(): Promise<void>;
   /**
    * Delivers one payload. Called concurrently up to the target's concurrency. Must be idempotent for the
@@ -83,16 +103,22 @@ export interface Adapter {
   deliver(request: DeliveryRequest): Promise<DeliveryOutcome>;
   /** Cheap honest probe of the back office's reachability, for readiness. Must not throw. */
   check(): Promise<HealthResult>;
-  /** Called once at shutdown after in-flight deliveries finished. */
+  /** Called once at shutdown after in-flight deliveries finished; releases connections. A second call is harmless. */
   close(): Promise<void>;
 }
 
-/** What an adapter module exports (as `default` or `adapter`). */
+/**
+ * What an adapter module exports (as `default`, as `adapter`, or as the module itself), from
+ * `adapters/<name>/index` or from an npm package named in `targets.<t>.package`.
+ */
 export interface AdapterDefinition<Config = unknown> {
   /** Name used in configuration (`targets.<t>.adapter`). */
   name: string;
   summary: string;
-  /** Validates `targets.<t>.config`; unknown keys should be errors (use z.strictObject). */
+  /**
+   * Validates `targets.<t>.config`; unknown keys should be errors (use z.strictObject). Credential fields use
+   * `secretRefSchema` (`{ env }` / `{ file }`), so an inline secret is a configuration error.
+   */
   configSchema: z.ZodType<Config>;
   /** Deliveries one target takes at once unless the target configures `concurrency`. */
   defaultConcurrency: number;

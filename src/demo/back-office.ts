@@ -15,6 +15,8 @@ export interface ReceivedDelivery {
   sha256: string;
   body: Buffer;
   aktenzeichen: string;
+  /** W3C trace context the router passed on, if any. */
+  traceparent?: string;
 }
 
 /** Decides the answer to one request: a status, or 'hang' to never answer (timeout tests). */
@@ -108,6 +110,7 @@ export async function startBackOffice(options: { port?: number; host?: string; d
       sha256: createHash('sha256').update(body).digest('hex'),
       body,
       aktenzeichen: `${office.toUpperCase()}-${new Date().getFullYear()}-${String(received.length + 1).padStart(6, '0')}`,
+      traceparent: req.get('traceparent'),
     };
     received.push(delivery);
     if (idempotencyKey) byKey.set(idempotencyKey, delivery);

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
-import { inspectXml, type XmlLimits } from './xml-gate';
+import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
+import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
 
@@ -19,8 +20,25 @@ export interface CheckedMessage {
 export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
   const text = decodeXml(body);
   const outline = inspectXml(text, limits);
-  const facts = readXoevFacts(outline, { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') });
-  return { text, facts, elementCount: outline.elementCount };
+  return { text, facts: headerFacts(body, outline, header), elementCount: outline.elementCount };
+}
+
+const headerFacts = (body: Buffer, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>) =>
+  readXoevFacts(outline, { ...header, bodySha256: () => createHash('sha256').update(body).digest('hex') });
+
+/**
+ * `checkMessage` with schema validation: decode, strict gate, then the XSD of the root's standard and
+ * version (before the header is read, so a schema-invalid header is refused as `schema-invalid` naming
+ * the element), then the XÖV header. Every intake calls this one function. Throws InputError.
+ */
+export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator): Promise<CheckedMessage> {
+  const text = decodeXml(body);
+  const outline = inspectXml(text, limits);
+  if (validator) {
+    const { root } = outline;
+    await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
+  }
+  return { text, facts: headerFacts(body, outline, header), elementCount: outline.elementCount };
 }
 
 /** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */

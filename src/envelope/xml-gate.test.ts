@@ -265,3 +265,12 @@ describe('decoding (decodeXml via checkMessage)', () => {
     expect(checked.elementCount).toBe(17);
   });
 });
+
+describe('characters XML does not allow', () => {
+  test.each([['NUL', '\u0000', '0000'], ['vertical tab', '\u000B', '000B'], ['U+FFFF', '\uFFFF', 'FFFF'], ['escape', '\u001B', '001B']])('%s is refused with its position', (_name, char, code) => {
+    expect(() => decodeXml(Buffer.from(`<?xml version="1.0"?>\n<a>x${char}</a>`))).toThrow(`character U+${code} is not allowed in XML (line 2, column 5)`);
+  });
+  test('tab, line feed, carriage return and characters beyond the BMP are fine', () => {
+    expect(decodeXml(Buffer.from('<a>\t\r\n😀 ä</a>'))).toBe('<a>\t\r\n😀 ä</a>');
+  });
+});

@@ -13,6 +13,8 @@ export interface Problem {
   /** The stable reason code (see the README's table). */
   code: ReasonCode;
   instance?: string;
+  /** Extension members of some problems, e.g. `violations` of `schema-invalid`. */
+  [extension: string]: unknown;
 }
 
 export function problemFor(code: ReasonCode, detail: string, instance?: string, status?: number): Problem {
@@ -24,5 +26,8 @@ export function sendProblem(res: Response, problem: Problem, headers: Record<str
 }
 
 export function sendInputError(res: Response, error: InputError, instance?: string): void {
-  sendProblem(res, problemFor(error.code, error.detail, instance, error.status));
+  const problem = problemFor(error.code, error.detail, instance, error.status);
+  // Extension members follow the standard ones and can never replace them.
+  const extensions = Object.entries(error.extensions ?? {}).filter(([key]) => !(key in problem));
+  sendProblem(res, { ...problem, ...Object.fromEntries(extensions) });
 }

@@ -3,6 +3,9 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 const SUBMISSION_STATES = sql`('received', 'routed', 'parked', 'delivered', 'failed')`;
 const DELIVERY_STATES = sql`('pending', 'delivered', 'dead')`;
+// 0003: operators can discard.
+const SUBMISSION_STATES_3 = sql`('received', 'routed', 'parked', 'delivered', 'failed', 'discarded')`;
+const DELIVERY_STATES_3 = sql`('pending', 'delivered', 'dead', 'discarded')`;
 
 /**
  * Tables are created unqualified: every connection of the store's pool has `search_path` set to the
@@ -77,6 +80,34 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
         .addColumn('tokens', 'double precision', (col) => col.notNull())
         .addColumn('updated_at', 'timestamptz', (col) => col.notNull())
         .execute();
+    },
+  },
+  '0003_operations': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The tenant for the operator's filters, discarded states, and the audit trail.
+      await db.schema.alterTable('submissions').addColumn('tenant', 'text').execute();
+      await sql`ALTER TABLE submissions DROP CONSTRAINT submissions_state_check, ADD CONSTRAINT submissions_state_check CHECK (state IN ${SUBMISSION_STATES_3})`.execute(db);
+      await sql`ALTER TABLE deliveries DROP CONSTRAINT deliveries_state_check, ADD CONSTRAINT deliveries_state_check CHECK (state IN ${DELIVERY_STATES_3})`.execute(db);
+      await db.schema.createIndex('submissions_received').on('submissions').columns(['received_at', 'id']).execute();
+      await db.schema.createIndex('submissions_tenant').on('submissions').columns(['tenant', 'received_at']).execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'bigserial', (col) => col.primaryKey())
+        .addColumn('at', 'timestamptz', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('submission_id', 'text')
+        .addColumn('target', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('audit_submission').on('audit').columns(['submission_id', 'id']).execute();
+    },
+  },
+  '0004_receipts': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Status callbacks and receipts: the sending client, the back office's receipt (JSON).
+      await db.schema.alterTable('submissions').addColumn('client', 'text').execute();
+      await db.schema.alterTable('deliveries').addColumn('receipt', 'jsonb').execute();
     },
   },
 };

@@ -7,8 +7,11 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
-import type {
-  AttemptOutcome, Claim, DeliveryRecord, DeliveryState, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
+import {
+  SUBMISSION_STATES,
+  type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
+  mergeMinutes, type OperatorResult, type Receipt, type Store, type StoreStats, type SubmissionListItem, type SubmissionQuery, type SubmissionState, type SubmissionStatus, type SubmissionSummary,
 } from './store';
 
 /** Written as `now()` of the database, read as a Date. */
@@ -25,6 +28,18 @@ interface SubmissionsTable {
   size: number;
   received_at: Timestamp;
   updated_at: Timestamp;
+  tenant: string | null;
+  client: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+interface AuditTable {
+  id: Generated<string>;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  submission_id: string | null;
+  target: string | null;
+  detail: string | null;
 }
 
 interface PayloadsTable {
@@ -45,6 +60,7 @@ interface DeliveriesTable {
   next_attempt_at: Date | null;
   lease_until: Date | null;
   updated_at: Timestamp;
+  receipt: ColumnType<Receipt | null, string | null | undefined, string | null>;
 }
 
 interface EventsTable {
@@ -66,6 +82,7 @@ interface RateLimitsTable {
 }
 
 interface Database {
+  audit: AuditTable;
   rate_limits: RateLimitsTable;
   submissions: SubmissionsTable;
   payloads: PayloadsTable;
@@ -151,7 +168,7 @@ export class PostgresStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       const inserted = await trx.insertInto('submissions')
         .values({
-          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source,
+          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source, client: input.client ?? null,
           facts: JSON.stringify(input.facts), size: input.payload.length, received_at: now, updated_at: now,
         })
         .onConflict((oc) => oc.column('message_uuid').doNothing())
@@ -184,6 +201,7 @@ export class PostgresStore implements Store {
         state: row.state,
         reason: orUndefined(row.reason),
         source: row.source,
+        client: orUndefined(row.client),
         size: row.size,
         receivedAt: iso(row.received_at),
         updatedAt: iso(row.updated_at),
@@ -218,7 +236,7 @@ export class PostgresStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       const parked = targets.length === 0;
       const updated = await trx.updateTable('submissions')
-        .set({ state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), updated_at: now })
+        .set({ state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), tenant: tenantOf(facts) ?? null, updated_at: now })
         .where('id', '=', id).where('state', '=', 'received')
         .returning('id')
         .executeTakeFirst();
@@ -241,11 +259,11 @@ export class PostgresStore implements Store {
 
   private async readDeliveries(db: Kysely<Database> | Transaction<Database>, id: string): Promise<DeliveryRecord[]> {
     const rows = await db.selectFrom('deliveries')
-      .select(['target', 'route', 'state', 'attempts', 'reason', 'detail', 'reference', 'next_attempt_at', 'updated_at'])
+      .select(['target', 'route', 'state', 'attempts', 'reason', 'detail', 'reference', 'receipt', 'next_attempt_at', 'updated_at'])
       .where('submission_id', '=', id).orderBy('position').execute();
     return rows.map((d) => ({
       target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
-      detail: orUndefined(d.detail), reference: orUndefined(d.reference),
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference), receipt: orUndefined(d.receipt),
       nextAttemptAt: d.next_attempt_at ? iso(d.next_attempt_at) : undefined, updatedAt: iso(d.updated_at),
     }));
   }
@@ -343,20 +361,171 @@ export class PostgresStore implements Store {
         reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
         detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
       });
-      const counts = await trx.selectFrom('deliveries')
-        .select((eb) => [
-          eb.fn.countAll<string>().filterWhere('state', '=', 'pending').as('pending'),
-          eb.fn.countAll<string>().filterWhere('state', '=', 'dead').as('dead'),
-        ])
-        .where('submission_id', '=', id)
-        .executeTakeFirstOrThrow();
-      if (Number(counts.pending) === 0) {
-        await trx.updateTable('submissions')
-          .set({ state: Number(counts.dead) > 0 ? 'failed' : 'delivered', reason: null, updated_at: now })
-          .where('id', '=', id)
-          .execute();
-      }
+      await this.settleState(trx, id);
     });
+  }
+
+  /** Sets the submission's state from its deliveries (inside the caller's transaction, which holds the submission's row lock). */
+  private async settleState(trx: Transaction<Database>, id: string): Promise<void> {
+    const rows = await trx.selectFrom('deliveries').select((eb) => ['state', eb.fn.countAll<string>().as('n')])
+      .where('submission_id', '=', id).groupBy('state').execute();
+    const counts = Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+    await trx.updateTable('submissions').set({ state: finalState(counts), reason: null, updated_at: now }).where('id', '=', id).execute();
+  }
+
+  private async auditIn(db: Kysely<Database>, entry: AuditEntry): Promise<void> {
+    await db.insertInto('audit').values({
+      at: now, actor: entry.actor, action: entry.action, submission_id: entry.submissionId ?? null, target: entry.target ?? null, detail: entry.detail ?? null,
+    }).execute();
+  }
+
+  /** Runs an operator action in a transaction holding the submission's row lock; rolls back when it refuses. */
+  private async operate(id: string, action: (trx: Transaction<Database>, row: { state: SubmissionState }) => Promise<OperatorResult>): Promise<OperatorResult> {
+    const refused = new Error('refused');
+    let result: OperatorResult = { ok: false, problem: 'not-found', detail: `no submission ${id}` };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('submissions').select('state').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!row) throw refused;
+        result = await action(trx, row);
+        if (!result.ok) throw refused;
+      });
+    } catch (error) {
+      if (error !== refused) throw error;
+    }
+    return result;
+  }
+
+  async list(query: SubmissionQuery): Promise<SubmissionListItem[]> {
+    let q = this.db.selectFrom('submissions as s').selectAll('s');
+    if (query.states?.length) q = q.where('s.state', 'in', query.states);
+    if (query.tenant) q = q.where('s.tenant', '=', query.tenant);
+    if (query.receivedFrom) q = q.where('s.received_at', '>=', query.receivedFrom);
+    if (query.receivedTo) q = q.where('s.received_at', '<', query.receivedTo);
+    if (query.target || query.deliveryState || query.route) {
+      q = q.where(({ exists, selectFrom }) => {
+        let d = selectFrom('deliveries as d').select('d.target').whereRef('d.submission_id', '=', 's.id');
+        if (query.target) d = d.where('d.target', '=', query.target);
+        if (query.deliveryState) d = d.where('d.state', '=', query.deliveryState);
+        if (query.route) d = d.where('d.route', '=', query.route);
+        return exists(d);
+      });
+    }
+    if (query.after) {
+      const cursor = await this.db.selectFrom('submissions').select(['id', 'received_at']).where('id', '=', query.after).executeTakeFirst();
+      if (!cursor) return [];
+      q = q.where((eb) => eb.or([
+        eb('s.received_at', '<', cursor.received_at),
+        eb.and([eb('s.received_at', '=', cursor.received_at), eb('s.id', '<', cursor.id)]),
+      ]));
+    }
+    const rows = await q.orderBy('s.received_at', 'desc').orderBy('s.id', 'desc').limit(Math.max(1, Math.min(500, query.limit))).execute();
+    return Promise.all(rows.map(async (row) => ({
+      id: row.id, state: row.state, reason: orUndefined(row.reason), tenant: orUndefined(row.tenant),
+      messageType: typeof row.facts.messageType === 'string' ? row.facts.messageType : undefined,
+      source: row.source, receivedAt: iso(row.received_at), updatedAt: iso(row.updated_at), deliveries: await this.deliveries(row.id),
+    })));
+  }
+
+  async replay(id: string, target: string, options: { toTarget?: RoutedTarget; audit: AuditEntry }): Promise<OperatorResult> {
+    return this.operate(id, async (trx) => {
+      const deliveries = await this.readDeliveries(trx, id);
+      const delivery = deliveries.find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'dead') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not dead` };
+      const to = options.toTarget;
+      if (!to || to.target === target) {
+        await trx.updateTable('deliveries')
+          .set({ state: 'pending', attempts: 0, reason: null, detail: null, next_attempt_at: null, lease_until: null, updated_at: now })
+          .where('submission_id', '=', id).where('target', '=', target).execute();
+        await this.event(trx, id, { event: 'replayed', target, detail: `by ${options.audit.actor}` });
+      } else {
+        if (deliveries.some((d) => d.target === to.target)) return { ok: false, problem: 'wrong-state', detail: `submission ${id} already has a delivery to ${to.target}` };
+        await trx.updateTable('deliveries').set({ state: 'discarded', reason: 'replayed', detail: `replayed to ${to.target}`, lease_until: null, updated_at: now })
+          .where('submission_id', '=', id).where('target', '=', target).execute();
+        await trx.insertInto('deliveries')
+          .values({ submission_id: id, target: to.target, position: deliveries.length, route: to.route, state: 'pending', updated_at: now }).execute();
+        await this.event(trx, id, { event: 'replayed', target: to.target, detail: `from ${target}, by ${options.audit.actor}` });
+      }
+      await this.settleState(trx, id);
+      await this.auditIn(trx, options.audit);
+      return { ok: true };
+    });
+  }
+
+  async reroute(id: string, audit: AuditEntry): Promise<OperatorResult> {
+    return this.operate(id, async (trx, row) => {
+      if (row.state !== 'parked') return { ok: false, problem: 'wrong-state', detail: `submission ${id} is ${row.state}, not parked` };
+      await trx.updateTable('submissions').set({ state: 'received', reason: null, updated_at: now }).where('id', '=', id).execute();
+      await this.event(trx, id, { event: 'rerouted', detail: `by ${audit.actor}` });
+      await this.auditIn(trx, audit);
+      return { ok: true };
+    });
+  }
+
+  async discard(id: string, target: string | undefined, audit: AuditEntry): Promise<OperatorResult> {
+    return this.operate(id, async (trx, row) => {
+      const reason = audit.detail ?? 'discarded by an operator';
+      if (target === undefined) {
+        if (row.state !== 'parked') return { ok: false, problem: 'wrong-state', detail: `submission ${id} is ${row.state}, not parked` };
+        await trx.updateTable('submissions').set({ state: 'discarded', reason: 'discarded', updated_at: now }).where('id', '=', id).execute();
+      } else {
+        const delivery = (await this.readDeliveries(trx, id)).find((d) => d.target === target);
+        if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+        if (delivery.state !== 'dead') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not dead` };
+        await trx.updateTable('deliveries').set({ state: 'discarded', reason: 'discarded', detail: reason, lease_until: null, updated_at: now })
+          .where('submission_id', '=', id).where('target', '=', target).execute();
+        await this.settleState(trx, id);
+      }
+      await this.event(trx, id, { event: 'discarded', target, reason: 'discarded', detail: `${reason} (by ${audit.actor})` });
+      await this.auditIn(trx, audit);
+      return { ok: true };
+    });
+  }
+
+  async stats(since: Date): Promise<StoreStats> {
+    const minute = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI')`;
+    const [attempts, received, delivered] = await Promise.all([
+      this.db.selectFrom('events').select((eb) => ['target', 'outcome', eb.fn.countAll<string>().as('count')])
+        .where('event', '=', 'attempt').where('at', '>=', since).groupBy(['target', 'outcome']).orderBy('target').orderBy('outcome').execute(),
+      this.db.selectFrom('submissions').select((eb) => [minute('received_at').as('minute'), eb.fn.countAll<string>().as('count')])
+        .where('received_at', '>=', since).groupBy(sql`1`).execute(),
+      this.db.selectFrom('events').select((eb) => [minute('at').as('minute'), eb.fn.countAll<string>().as('count')])
+        .where('event', '=', 'attempt').where('outcome', '=', 'delivered').where('at', '>=', since).groupBy(sql`1`).execute(),
+    ]);
+    return {
+      attempts: attempts.map((a) => ({ target: a.target!, outcome: a.outcome!, count: Number(a.count) })),
+      perMinute: mergeMinutes(received.map((r) => ({ minute: r.minute, count: Number(r.count) })), delivered.map((d) => ({ minute: d.minute, count: Number(d.count) }))),
+    };
+  }
+
+  async recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }> {
+    let changed = false;
+    const result = await this.operate(id, async (trx) => {
+      const delivery = (await this.readDeliveries(trx, id)).find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'delivered') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not delivered` };
+      const record = receiptRecord(receipt);
+      if (JSON.stringify(delivery.receipt && receiptRecord(delivery.receipt)) === JSON.stringify(record)) return { ok: true };
+      await trx.updateTable('deliveries')
+        .set((eb) => ({ receipt: JSON.stringify(record), reference: receipt.fileNumber ?? eb.ref('reference'), updated_at: now }))
+        .where('submission_id', '=', id).where('target', '=', target).execute();
+      await this.event(trx, id, { event: 'receipt', target, reason: receipt.reason, detail: describeReceipt(receipt, actor) });
+      changed = true;
+      return { ok: true };
+    });
+    return result.ok ? { ...result, changed } : result;
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.auditIn(this.db, entry);
+  }
+
+  async audit(query: { submissionId?: string; limit: number }): Promise<AuditRecord[]> {
+    let q = this.db.selectFrom('audit').selectAll();
+    if (query.submissionId) q = q.where('submission_id', '=', query.submissionId);
+    const rows = await q.orderBy('id', 'desc').limit(Math.max(1, Math.min(1000, query.limit))).execute();
+    return rows.map((r) => ({ id: String(r.id), at: iso(r.at), actor: r.actor, action: r.action, submissionId: orUndefined(r.submission_id), target: orUndefined(r.target), detail: orUndefined(r.detail) }));
   }
 
   async check(): Promise<{ ok: boolean; detail: string }> {
@@ -369,7 +538,7 @@ export class PostgresStore implements Store {
   }
 
   async countByState(): Promise<Record<SubmissionState, number>> {
-    const counts: Record<SubmissionState, number> = { received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 };
+    const counts = Object.fromEntries(SUBMISSION_STATES.map((state) => [state, 0])) as Record<SubmissionState, number>;
     const rows = await this.db.selectFrom('submissions')
       .select((eb) => ['state', eb.fn.countAll<string>().as('n')])
       .groupBy('state').execute();

@@ -4,8 +4,11 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
+import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
+import { mergeMinutes, SUBMISSION_STATES, type StoreStats } from './store';
 import type {
-  AttemptOutcome, Claim, DeliveryRecord, HistoryEvent, NewSubmission, Store, SubmissionState, SubmissionStatus, SubmissionSummary,
+  AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Receipt, Store, SubmissionListItem,
+  SubmissionQuery, SubmissionState, SubmissionStatus, SubmissionSummary,
 } from './store';
 
 interface SubmissionRow {
@@ -19,6 +22,8 @@ interface SubmissionRow {
   size: number;
   received_at: string;
   updated_at: string;
+  tenant: string | null;
+  client: string | null;
 }
 
 interface DeliveryRow {
@@ -31,6 +36,7 @@ interface DeliveryRow {
   reference: string | null;
   next_attempt_at: string | null;
   updated_at: string;
+  receipt: string | null;
 }
 
 interface EventRow {
@@ -56,8 +62,8 @@ export class SqliteStore implements Store {
       byUuid: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE message_uuid = ?'),
       byId: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
       insertSubmission: db.prepare(
-        `INSERT INTO submissions (id, message_uuid, state, source, facts, size, received_at, updated_at)
-         VALUES (@id, @messageUuid, 'received', @source, @facts, @size, @now, @now)`,
+        `INSERT INTO submissions (id, message_uuid, state, source, client, facts, size, received_at, updated_at)
+         VALUES (@id, @messageUuid, 'received', @source, @client, @facts, @size, @now, @now)`,
       ),
       insertPayload: db.prepare('INSERT INTO payloads (submission_id, body) VALUES (?, ?)'),
       payload: db.prepare<[string], { body: Buffer }>('SELECT body FROM payloads WHERE submission_id = ?'),
@@ -68,6 +74,13 @@ export class SqliteStore implements Store {
       events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
       received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
+      setTenant: db.prepare('UPDATE submissions SET tenant = ? WHERE id = ?'),
+      resetDelivery: db.prepare(
+        `UPDATE deliveries SET state = 'pending', attempts = 0, reason = NULL, detail = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = ?
+         WHERE submission_id = ? AND target = ?`,
+      ),
+      discardDelivery: db.prepare("UPDATE deliveries SET state = 'discarded', reason = ?, detail = ?, lease_until = NULL, updated_at = ? WHERE submission_id = ? AND target = ?"),
+      insertAudit: db.prepare('INSERT INTO audit (at, actor, action, submission_id, target, detail) VALUES (@at, @actor, @action, @submissionId, @target, @detail)'),
       insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
       claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number }>(
@@ -103,7 +116,7 @@ export class SqliteStore implements Store {
         return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
       }
       const id = randomUUID();
-      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, facts: JSON.stringify(input.facts), size: input.payload.length, now });
+      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, client: input.client ?? null, facts: JSON.stringify(input.facts), size: input.payload.length, now });
       this.statements.insertPayload.run(id, input.payload);
       this.event(id, { event: 'received', detail: `source ${input.source}, ${input.payload.length} bytes` }, now);
       return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
@@ -119,6 +132,7 @@ export class SqliteStore implements Store {
       state: row.state,
       reason: orUndefined(row.reason),
       source: row.source,
+      client: orUndefined(row.client),
       size: row.size,
       receivedAt: row.received_at,
       updatedAt: row.updated_at,
@@ -147,6 +161,7 @@ export class SqliteStore implements Store {
       const now = new Date().toISOString();
       const parked = targets.length === 0;
       this.statements.setState.run({ id, state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), now });
+      this.statements.setTenant.run(tenantOf(facts) ?? null, id);
       for (const t of targets) this.statements.insertDelivery.run(id, t.target, t.route, now);
       if (parked) this.event(id, { event: 'parked', reason: 'no-route', detail: 'no route matched' }, now);
       else this.event(id, { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` }, now);
@@ -157,7 +172,8 @@ export class SqliteStore implements Store {
   async deliveries(id: string): Promise<DeliveryRecord[]> {
     return this.statements.deliveries.all(id).map((d) => ({
       target: d.target, route: d.route, state: d.state, attempts: d.attempts, reason: orUndefined(d.reason),
-      detail: orUndefined(d.detail), reference: orUndefined(d.reference), nextAttemptAt: orUndefined(d.next_attempt_at), updatedAt: d.updated_at,
+      detail: orUndefined(d.detail), reference: orUndefined(d.reference), receipt: d.receipt ? JSON.parse(d.receipt) as Receipt : undefined,
+      nextAttemptAt: orUndefined(d.next_attempt_at), updatedAt: d.updated_at,
     }));
   }
 
@@ -203,12 +219,155 @@ export class SqliteStore implements Store {
         reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
         detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
       }, now);
-      const counts = Object.fromEntries(this.statements.deliveryStates.all(id).map((r) => [r.state, r.n]));
-      if (!counts.pending) {
-        const failed = (counts.dead ?? 0) > 0;
-        this.statements.setState.run({ id, state: failed ? 'failed' : 'delivered', reason: null, facts: null, routes: null, now });
-      }
+      this.settleState(id, now);
     })();
+  }
+
+  /** Sets the submission's state from its deliveries (inside the caller's transaction). */
+  private settleState(id: string, now: string): void {
+    const counts = Object.fromEntries(this.statements.deliveryStates.all(id).map((r) => [r.state, r.n]));
+    this.statements.setState.run({ id, state: finalState(counts), reason: null, facts: null, routes: null, now });
+  }
+
+  private auditIn(entry: AuditEntry, at: string): void {
+    this.statements.insertAudit.run({ at, actor: entry.actor, action: entry.action, submissionId: entry.submissionId ?? null, target: entry.target ?? null, detail: entry.detail ?? null });
+  }
+
+  async list(query: SubmissionQuery): Promise<SubmissionListItem[]> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: Math.max(1, Math.min(500, query.limit)) };
+    if (query.states?.length) {
+      where.push(`s.state IN (${query.states.map((_, i) => `@state${i}`).join(', ')})`);
+      query.states.forEach((state, i) => { params[`state${i}`] = state; });
+    }
+    if (query.tenant) { where.push('s.tenant = @tenant'); params.tenant = query.tenant; }
+    if (query.receivedFrom) { where.push('s.received_at >= @from'); params.from = query.receivedFrom.toISOString(); }
+    if (query.receivedTo) { where.push('s.received_at < @to'); params.to = query.receivedTo.toISOString(); }
+    if (query.target || query.deliveryState || query.route) {
+      const conditions = ['d.submission_id = s.id'];
+      if (query.target) { conditions.push('d.target = @target'); params.target = query.target; }
+      if (query.deliveryState) { conditions.push('d.state = @deliveryState'); params.deliveryState = query.deliveryState; }
+      if (query.route) { conditions.push('d.route = @route'); params.route = query.route; }
+      where.push(`EXISTS (SELECT 1 FROM deliveries d WHERE ${conditions.join(' AND ')})`);
+    }
+    if (query.after) {
+      const cursor = this.statements.byId.get(query.after);
+      if (!cursor) return [];
+      where.push('(s.received_at < @afterAt OR (s.received_at = @afterAt AND s.id < @afterId))');
+      params.afterAt = cursor.received_at;
+      params.afterId = cursor.id;
+    }
+    const rows = this.db.prepare<Record<string, string | number>, SubmissionRow>(
+      `SELECT s.* FROM submissions s ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY s.received_at DESC, s.id DESC LIMIT @limit`,
+    ).all(params);
+    return Promise.all(rows.map(async (row) => {
+      const facts = JSON.parse(row.facts) as Facts;
+      return {
+        id: row.id, state: row.state, reason: orUndefined(row.reason), tenant: orUndefined(row.tenant),
+        messageType: typeof facts.messageType === 'string' ? facts.messageType : undefined,
+        source: row.source, receivedAt: row.received_at, updatedAt: row.updated_at, deliveries: await this.deliveries(row.id),
+      };
+    }));
+  }
+
+  async replay(id: string, target: string, options: { toTarget?: { target: string; route: string }; audit: AuditEntry }): Promise<OperatorResult> {
+    return this.db.transaction((): OperatorResult => {
+      const now = new Date().toISOString();
+      const delivery = this.statements.deliveries.all(id).find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'dead') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not dead` };
+      const to = options.toTarget;
+      if (!to || to.target === target) {
+        this.statements.resetDelivery.run(now, id, target);
+        this.event(id, { event: 'replayed', target, detail: `by ${options.audit.actor}` }, now);
+      } else {
+        if (this.statements.deliveries.all(id).some((d) => d.target === to.target)) {
+          return { ok: false, problem: 'wrong-state', detail: `submission ${id} already has a delivery to ${to.target}` };
+        }
+        this.statements.discardDelivery.run('replayed', `replayed to ${to.target}`, now, id, target);
+        this.statements.insertDelivery.run(id, to.target, to.route, now);
+        this.event(id, { event: 'replayed', target: to.target, detail: `from ${target}, by ${options.audit.actor}` }, now);
+      }
+      this.settleState(id, now);
+      this.auditIn(options.audit, now);
+      return { ok: true };
+    })();
+  }
+
+  async reroute(id: string, audit: AuditEntry): Promise<OperatorResult> {
+    return this.db.transaction((): OperatorResult => {
+      const row = this.statements.byId.get(id);
+      if (!row) return { ok: false, problem: 'not-found', detail: `no submission ${id}` };
+      if (row.state !== 'parked') return { ok: false, problem: 'wrong-state', detail: `submission ${id} is ${row.state}, not parked` };
+      const now = new Date().toISOString();
+      this.statements.setState.run({ id, state: 'received', reason: null, facts: null, routes: null, now });
+      this.event(id, { event: 'rerouted', detail: `by ${audit.actor}` }, now);
+      this.auditIn(audit, now);
+      return { ok: true };
+    })();
+  }
+
+  async discard(id: string, target: string | undefined, audit: AuditEntry): Promise<OperatorResult> {
+    return this.db.transaction((): OperatorResult => {
+      const row = this.statements.byId.get(id);
+      if (!row) return { ok: false, problem: 'not-found', detail: `no submission ${id}` };
+      const now = new Date().toISOString();
+      const reason = audit.detail ?? 'discarded by an operator';
+      if (target === undefined) {
+        if (row.state !== 'parked') return { ok: false, problem: 'wrong-state', detail: `submission ${id} is ${row.state}, not parked` };
+        this.statements.setState.run({ id, state: 'discarded', reason: 'discarded', facts: null, routes: null, now });
+      } else {
+        const delivery = this.statements.deliveries.all(id).find((d) => d.target === target);
+        if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+        if (delivery.state !== 'dead') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not dead` };
+        this.statements.discardDelivery.run('discarded', reason, now, id, target);
+        this.settleState(id, now);
+      }
+      this.event(id, { event: 'discarded', target, reason: 'discarded', detail: `${reason} (by ${audit.actor})` }, now);
+      this.auditIn(audit, now);
+      return { ok: true };
+    })();
+  }
+
+  async stats(since: Date): Promise<StoreStats> {
+    const from = since.toISOString();
+    const attempts = this.db.prepare<[string], { target: string; outcome: 'delivered' | 'retry' | 'dead'; count: number }>(
+      "SELECT target, outcome, count(*) AS count FROM events WHERE event = 'attempt' AND at >= ? GROUP BY target, outcome ORDER BY target, outcome",
+    ).all(from);
+    const received = this.db.prepare<[string], { minute: string; count: number }>(
+      'SELECT substr(received_at, 1, 16) AS minute, count(*) AS count FROM submissions WHERE received_at >= ? GROUP BY minute',
+    ).all(from);
+    const delivered = this.db.prepare<[string], { minute: string; count: number }>(
+      "SELECT substr(at, 1, 16) AS minute, count(*) AS count FROM events WHERE event = 'attempt' AND outcome = 'delivered' AND at >= ? GROUP BY minute",
+    ).all(from);
+    return { attempts, perMinute: mergeMinutes(received, delivered) };
+  }
+
+  async recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }> {
+    return this.db.transaction((): OperatorResult & { changed?: boolean } => {
+      const delivery = this.statements.deliveries.all(id).find((d) => d.target === target);
+      if (!delivery) return { ok: false, problem: 'not-found', detail: `submission ${id} has no delivery to ${target}` };
+      if (delivery.state !== 'delivered') return { ok: false, problem: 'wrong-state', detail: `the delivery to ${target} is ${delivery.state}, not delivered` };
+      const json = JSON.stringify(receiptRecord(receipt));
+      if (delivery.receipt === json) return { ok: true, changed: false };
+      const now = new Date().toISOString();
+      this.db.prepare('UPDATE deliveries SET receipt = ?, reference = COALESCE(?, reference), updated_at = ? WHERE submission_id = ? AND target = ?')
+        .run(json, receipt.fileNumber ?? null, now, id, target);
+      this.event(id, { event: 'receipt', target, outcome: undefined, reason: receipt.reason, detail: describeReceipt(receipt, actor) }, now);
+      return { ok: true, changed: true };
+    })();
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    this.auditIn(entry, new Date().toISOString());
+  }
+
+  async audit(query: { submissionId?: string; limit: number }): Promise<AuditRecord[]> {
+    const limit = Math.max(1, Math.min(1000, query.limit));
+    const rows = (query.submissionId
+      ? this.db.prepare('SELECT * FROM audit WHERE submission_id = ? ORDER BY id DESC LIMIT ?').all(query.submissionId, limit)
+      : this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)) as Array<{ id: number; at: string; actor: string; action: string; submission_id: string | null; target: string | null; detail: string | null }>;
+    return rows.map((r) => ({ id: String(r.id), at: r.at, actor: r.actor, action: r.action, submissionId: orUndefined(r.submission_id), target: orUndefined(r.target), detail: orUndefined(r.detail) }));
   }
 
   async check(): Promise<{ ok: boolean; detail: string }> {
@@ -216,7 +375,7 @@ export class SqliteStore implements Store {
   }
 
   async countByState(): Promise<Record<SubmissionState, number>> {
-    const counts: Record<SubmissionState, number> = { received: 0, routed: 0, parked: 0, delivered: 0, failed: 0 };
+    const counts = Object.fromEntries(SUBMISSION_STATES.map((state) => [state, 0])) as Record<SubmissionState, number>;
     for (const row of this.statements.countByState.all()) counts[row.state] = row.n;
     return counts;
   }

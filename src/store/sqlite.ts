@@ -71,6 +71,23 @@ const MIGRATIONS: string[] = [
      at TEXT NOT NULL
    );`,
   `ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;`,
+  // Operations: the tenant for the operator's filters, and the audit trail.
+  `ALTER TABLE submissions ADD COLUMN tenant TEXT;
+   CREATE INDEX submissions_received ON submissions(received_at, id);
+   CREATE INDEX submissions_tenant ON submissions(tenant, received_at);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     submission_id TEXT,
+     target TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_submission ON audit(submission_id, id);`,
+  // Status callbacks and receipts: the sending client, the back office's receipt.
+  `ALTER TABLE submissions ADD COLUMN client TEXT;
+   ALTER TABLE deliveries ADD COLUMN receipt TEXT;`,
 ];
 
 /**

@@ -4,8 +4,10 @@ import type { Facts } from '../envelope/envelope';
 import type { RateLimit } from '../deliver/rate-limit';
 import type { RoutedTarget } from '../route/router';
 
-export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed';
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
+export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed' | 'discarded';
+export const SUBMISSION_STATES: readonly SubmissionState[] = ['received', 'routed', 'parked', 'delivered', 'failed', 'discarded'];
+/** `discarded`: an operator gave a dead delivery up (with a reason, audited); it is never attempted again. */
+export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'discarded';
 
 export interface NewSubmission {
   messageUuid: string;
@@ -13,6 +15,17 @@ export interface NewSubmission {
   payload: Buffer;
   /** Where it came from, e.g. `http`. */
   source: string;
+  /** The authenticated client that sent it (its status callbacks go there). */
+  client?: string;
+}
+
+/** What a back office reported about a delivery it received (its own check after import). */
+export interface Receipt {
+  status: 'accepted' | 'rejected';
+  /** The back office's file number (Aktenzeichen), if it gave one. */
+  fileNumber?: string;
+  /** Why it was rejected (a code or short text, no personal content). */
+  reason?: string;
 }
 
 export interface SubmissionSummary {
@@ -29,13 +42,15 @@ export interface DeliveryRecord {
   reason?: string;
   detail?: string;
   reference?: string;
+  /** The back office's receipt, once it reported one. */
+  receipt?: Receipt;
   nextAttemptAt?: string;
   updatedAt: string;
 }
 
 export interface HistoryEvent {
   at: string;
-  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt';
+  event: 'received' | 'resent' | 'routed' | 'parked' | 'attempt' | 'replayed' | 'rerouted' | 'discarded' | 'receipt';
   target?: string;
   attempt?: number;
   outcome?: 'delivered' | 'retry' | 'dead';
@@ -47,6 +62,8 @@ export interface HistoryEvent {
 export interface SubmissionStatus extends SubmissionSummary {
   reason?: string;
   source: string;
+  /** The client that sent it, if the deployment authenticates clients. */
+  client?: string;
   size: number;
   receivedAt: string;
   updatedAt: string;
@@ -67,6 +84,70 @@ export type AttemptOutcome =
   | { kind: 'delivered'; reference?: string; detail?: string }
   | { kind: 'retry'; reason: string; detail: string; nextAttemptAt: Date }
   | { kind: 'dead'; reason: string; detail: string };
+
+/** Filters for the operator's list of submissions (all optional; combined with AND). */
+export interface SubmissionQuery {
+  states?: SubmissionState[];
+  /** Submissions with a delivery to this target (in `deliveryState`, if given). */
+  target?: string;
+  deliveryState?: DeliveryState;
+  route?: string;
+  /** AGS (recorded at routing from the `ags`/`ars` facts). */
+  tenant?: string;
+  receivedFrom?: Date;
+  receivedTo?: Date;
+  /** Newest first; at most this many (1–500). */
+  limit: number;
+  /** Paging: only submissions received before this one (its id, from the previous page's last item). */
+  after?: string;
+}
+
+/** One line of the operator's list: ids, keys and states only. */
+export interface SubmissionListItem {
+  id: string;
+  state: SubmissionState;
+  reason?: string;
+  tenant?: string;
+  messageType?: string;
+  source: string;
+  receivedAt: string;
+  updatedAt: string;
+  deliveries: DeliveryRecord[];
+}
+
+/** An operator's (or the system's) action, kept in the audit trail. Never payload content. */
+export interface AuditEntry {
+  /** Client or operator name; `system` for jobs. */
+  actor: string;
+  /** e.g. `replay`, `discard`, `reroute`, `view-content`, `submission-refused`. */
+  action: string;
+  submissionId?: string;
+  target?: string;
+  /** Reason given, or what was done (no personal content). */
+  detail?: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: string;
+  at: string;
+}
+
+/** Result of an operator action: done, or why the submission's state does not allow it. */
+export type OperatorResult = { ok: true } | { ok: false; problem: 'not-found' | 'wrong-state'; detail: string };
+
+export interface StoreStats {
+  attempts: Array<{ target: string; outcome: 'delivered' | 'retry' | 'dead'; count: number }>;
+  perMinute: Array<{ minute: string; received: number; delivered: number }>;
+}
+
+/** Merges per-minute counts of received submissions and delivered attempts into one sorted series. */
+export function mergeMinutes(received: Array<{ minute: string; count: number }>, delivered: Array<{ minute: string; count: number }>): StoreStats['perMinute'] {
+  const byMinute = new Map<string, { minute: string; received: number; delivered: number }>();
+  const slot = (minute: string) => byMinute.get(minute) ?? byMinute.set(minute, { minute, received: 0, delivered: 0 }).get(minute)!;
+  for (const r of received) slot(r.minute).received += r.count;
+  for (const d of delivered) slot(d.minute).delivered += d.count;
+  return [...byMinute.values()].sort((a, b) => a.minute.localeCompare(b.minute));
+}
 
 export interface Store {
   /**
@@ -100,6 +181,32 @@ export interface Store {
   takeRateToken(target: string, limit: RateLimit): Promise<number>;
   /** Records an attempt's outcome, ends the lease and updates the submission's state. */
   recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /** The operator's list, newest first. */
+  list(query: SubmissionQuery): Promise<SubmissionListItem[]>;
+  /**
+   * Gives a dead delivery a fresh attempt budget (attempts from 0), to the same target or, with `toTarget`,
+   * to another one (the dead delivery is then `discarded`, a new one is created). The caller then queues
+   * the pending delivery. Audited in the same transaction.
+   */
+  replay(id: string, target: string, options: { toTarget?: RoutedTarget; audit: AuditEntry }): Promise<OperatorResult>;
+  /** Puts a parked (or fully failed) submission back to `received`, so that it is routed again with the current configuration. */
+  reroute(id: string, audit: AuditEntry): Promise<OperatorResult>;
+  /** Gives up a dead delivery (`target`) or a parked submission (no target) for good, with a reason. */
+  discard(id: string, target: string | undefined, audit: AuditEntry): Promise<OperatorResult>;
+  /**
+   * Records a back office's receipt for a delivered delivery (file number or rejection). The same receipt
+   * again changes nothing (`changed: false`); a different one replaces it. Refused unless delivered.
+   */
+  recordReceipt(id: string, target: string, receipt: Receipt, actor: string): Promise<OperatorResult & { changed?: boolean }>;
+  /** Appends to the audit trail. */
+  recordAudit(entry: AuditEntry): Promise<void>;
+  /** The audit trail, newest first; of one submission if given. */
+  audit(query: { submissionId?: string; limit: number }): Promise<AuditRecord[]>;
+  /**
+   * For the console: attempt outcomes per target since `since`, and submissions received and deliveries
+   * delivered per minute since then (minutes as ISO strings, `YYYY-MM-DDTHH:MM`).
+   */
+  stats(since: Date): Promise<StoreStats>;
   /** Whether the store answers (feeds /readyz). */
   check(): Promise<{ ok: boolean; detail: string }>;
   /** Number of submissions per state (all states present, zero included). */

@@ -161,6 +161,22 @@ export class EmbeddedTransport implements Transport {
     return this.db.open ? { ok: true, detail: 'embedded queue open' } : { ok: false, detail: 'embedded queue closed' };
   }
 
+  async depth(): Promise<Record<string, number>> {
+    const now = Date.now();
+    const depth: Record<string, number> = {};
+    for (const consumer of this.consumers) depth[consumer.queue] = 0;
+    let delayed = 0;
+    const rows = this.db.prepare<[number, number], { queue: string; delayed: number; n: number }>(
+      'SELECT queue, available_at > ? AS delayed, count(*) AS n FROM jobs GROUP BY queue, available_at > ?',
+    ).all(now, now);
+    for (const row of rows) {
+      if (row.delayed) delayed += row.n;
+      else depth[row.queue] = (depth[row.queue] ?? 0) + row.n;
+    }
+    const dead = this.db.prepare('SELECT count(*) FROM dead_letters').pluck().get() as number;
+    return { ...depth, delayed, dead };
+  }
+
   async stop(graceMs: number): Promise<void> {
     for (const consumer of this.consumers) consumer.stop();
     const drained = Promise.all(this.consumers.map(async (c) => {

@@ -309,6 +309,24 @@ export class RabbitTransport implements Transport {
    * Consumers are deliberately not cancelled first: a quorum queue returns a cancelled consumer's unacked
    * messages at once, so the acks of the handlers still finishing would be lost and their work repeated.
    */
+  async depth(): Promise<Record<string, number>> {
+    const model = this.model;
+    if (!model) throw this.unavailable();
+    // A channel of its own: checking a queue that vanished closes the channel it was asked on.
+    const channel = await model.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      const t = this.topology;
+      const depth: Record<string, number> = {};
+      for (const queue of this.consumers.keys()) depth[queue] = (await channel.checkQueue(t.workQueue(queue))).messageCount;
+      let delayed = 0;
+      for (const step of DELAY_LADDER_MS) delayed += (await channel.checkQueue(t.delayQueue(step))).messageCount;
+      return { ...depth, delayed, dead: (await channel.checkQueue(t.deadQueue)).messageCount };
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     const inFlight = [...this.consumers.values()].flatMap((spec) => [...spec.inFlight]);

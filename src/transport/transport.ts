@@ -41,6 +41,11 @@ export interface Transport {
   consume(queue: string, concurrency: number, handler: Handler): void;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
   health(): TransportHealth;
+  /**
+   * Messages waiting per queue (for metrics): each consumed queue by name, plus `delayed` (waiting for a
+   * retry) and `dead` (the transport's dead letters). Throws TransportUnavailableError when disconnected.
+   */
+  depth(): Promise<Record<string, number>>;
   /** Stops handing out messages and waits up to `graceMs` for handlers in flight. */
   stop(graceMs: number): Promise<void>;
 }

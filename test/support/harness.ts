@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { compileConfig } from '../../src/config/load';
+import { startBackOffice, type BackOffice } from '../../src/demo/back-office';
 import { startRouter, type RunningRouter } from '../../src/main';
 import { Topology } from '../../src/transport/rabbitmq-topology';
 import { amqpUrl, databaseUrl, deleteTopology, dropSchema, runId } from './services';
@@ -131,4 +132,21 @@ export async function eventually<T>(condition: () => Promise<T | undefined | fal
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A demo back office and a router with `cityConfig` (plus overrides) in `mode`, logging into a capture. */
+export async function startCityRouter(mode: Mode, overrides: Record<string, unknown> = {}): Promise<{ router: RunningRouter; backOffice: BackOffice; logText: () => string; close(): Promise<void> }> {
+  const backOffice = await startBackOffice();
+  const captured = captureLog();
+  const router = await startTestRouter(cityConfig(tempDir(), backOffice.url, overrides), captured.log, mode).catch(async (error: unknown) => {
+    await backOffice.close();
+    throw error;
+  });
+  return {
+    router, backOffice, logText: captured.text,
+    async close() {
+      await router.close();
+      await backOffice.close();
+    },
+  };
 }
