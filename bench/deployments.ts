@@ -75,6 +75,25 @@ export async function stopAll(): Promise<void> {
   await Promise.allSettled([...running].map((deployment) => deployment.stop()));
 }
 
+/** How long removing a run's schema and queues may take before the benchmark goes on without it. */
+const CLEANUP_TIMEOUT_MS = 30_000;
+
+/** Runs `cleanup`, but gives up after CLEANUP_TIMEOUT_MS (a broker that hangs must not hang the benchmark). */
+async function bounded(cleanup: () => Promise<void>, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), CLEANUP_TIMEOUT_MS);
+  });
+  try {
+    const outcome = await Promise.race([cleanup().then(() => 'done' as const), timeout]);
+    if (outcome === 'timeout') console.error(`bench: removing ${what} did not finish within ${CLEANUP_TIMEOUT_MS / 1000} s; remove it by hand`);
+  } catch (error) {
+    console.error(`bench: removing ${what} failed (${(error as Error).message}); remove it by hand`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function aggregate(mode: Mode, urls: string[], processes: Measured[], cleanup: () => Promise<void>): Deployment {
   let stopping: Promise<void> | undefined;
   const deployment: Deployment = {
@@ -125,7 +144,8 @@ export async function startRouters(options: RouterOptions): Promise<Deployment> 
   const cleanup = async () => {
     if (options.mode !== 'production') return;
     const topology = new Topology(id, 0);
-    await Promise.all([dropSchema(options.services.databaseUrl, id), deleteTopology(options.services.amqpUrl, topology.names(['route', `deliver.${TARGET}`]))]);
+    await bounded(() => Promise.all([dropSchema(options.services.databaseUrl, id), deleteTopology(options.services.amqpUrl, topology.names(['route', `deliver.${TARGET}`]))]).then(() => undefined),
+      `PostgreSQL schema ${id} and RabbitMQ prefix ${id}`);
   };
   const deployment = aggregate(options.mode, urls, processes, cleanup);
   try {
@@ -151,7 +171,7 @@ export async function startReference(options: { sinkUrl: string; services: Servi
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), QUEUE: queue, SINK_URL: `${options.sinkUrl}/${TARGET}`, AMQP_URL: options.services.amqpUrl };
   const process_ = startMeasured([REFERENCE_MAIN], { env, cwd: dir, logFile: path.join(dir, 'reference.log') });
-  const deployment = aggregate('reference', [`http://127.0.0.1:${port}`], [process_], () => deleteTopology(options.services.amqpUrl, { exchanges: [], queues: [queue] }));
+  const deployment = aggregate('reference', [`http://127.0.0.1:${port}`], [process_], () => bounded(() => deleteTopology(options.services.amqpUrl, { exchanges: [], queues: [queue] }), `RabbitMQ queue ${queue}`));
   try {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`, process_);
   } catch (error) {

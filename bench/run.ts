@@ -52,10 +52,14 @@ async function main(): Promise<void> {
   };
 
   const sink = await startSink();
+  let interrupted = false;
   // Interrupted: stop the children and remove their schemas and queues before leaving.
+  // A second signal leaves at once.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`bench: ${signal}, stopping and cleaning up`);
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      console.error(`bench: ${signal}, stopping and cleaning up (again to leave at once)`);
       void stopAll().finally(() => process.exit(130));
     });
   }
@@ -86,7 +90,8 @@ async function main(): Promise<void> {
   } finally {
     await sink.close();
   }
-  process.exitCode = failed ? 1 : 0;
+  // Explicitly: a cleanup given up on (a hanging broker) may still hold a socket open.
+  process.exit(failed ? 1 : 0);
 }
 
 main().catch((error: unknown) => {
