@@ -86,6 +86,47 @@ describe.each(MODES)('%s mode', (mode) => {
     names.forEach((file, i) => expect(sha256(readFileSync(path.join(attachmentDir, file)))).toBe(expected[i]!.sha256));
   }
 
+  test('hostile attachment names cannot leave the target directory', async () => {
+    let n = 0;
+    // As they stand in the XML (a CR LF as character references: header injection into a later e-mail).
+    const names = ['../../../../../tmp/evil-up.pdf', '..\\..\\evil-back.pdf', '/etc/evil-abs.pdf', 'ok&#13;&#10;X-Injected: 1.pdf', '..'];
+    const xml = withDepositId(depositFixture(DEPOSIT_FIXTURES[0]!)).replace(/<name>([^<]*\.pdf)<\/name>/g, (whole) => {
+      const name = names[n++];
+      return name === undefined ? whole : `<name>${name}</name>`;
+    });
+    const answer = await postDeposit(router.url, xml);
+    expect(answer.status).toBe(200);
+    const id = responseParameter(answer.text, 'antragsrouter-submission-id')!;
+    expect((await settled(id)).state).toBe('delivered');
+    const written = readdirSync(path.join(dir, 'out', 'lbk', `${id}.attachments`));
+    // eslint-disable-next-line no-control-regex -- control characters in a written file name are the finding
+    expect(written.every((f) => !f.includes('/') && !f.includes('\\') && !f.includes('..') && !/[\u0000-\u001f]/.test(f))).toBe(true);
+    expect(written).toEqual(expect.arrayContaining(['evil-up.pdf', 'evil-back.pdf', 'evil-abs.pdf']));
+    expect(existsSync('/tmp/evil-up.pdf')).toBe(false);
+    expect(existsSync(path.join(dir, 'evil-back.pdf'))).toBe(false);
+  });
+
+  test('malformed MTOM is refused with a specific fault and leaves nothing stored', async () => {
+    const blobsBefore = await blobCount(mode, dir, schema);
+    const xml = withDepositId(depositFixture(DEPOSIT_FIXTURES[1]!));
+    const mtom = toMtom(xml);
+    const text = mtom.body.toString('latin1');
+    const boundary = /boundary="([^"]+)"/.exec(mtom.contentType)![1]!;
+    const cases: Array<[string, Buffer, string]> = [
+      ['a reference to a part that is not there', Buffer.from(text.replace(/href="cid:part1[^"]*"/, 'href="cid:missing@x"'), 'latin1'), mtom.contentType],
+      ['no closing boundary', Buffer.from(text.slice(0, text.lastIndexOf(`--${boundary}--`)), 'latin1'), mtom.contentType],
+      ['a wrong boundary', mtom.body, mtom.contentType.replace(boundary, 'not-the-boundary')],
+      ['no root part', Buffer.from(`--${boundary}\r\nContent-Type: application/octet-stream\r\n\r\nxx\r\n--${boundary}--\r\n`), mtom.contentType],
+    ];
+    for (const [what, body, type] of cases) {
+      const answer = await postDeposit(router.url, body, type);
+      expect([what, answer.status]).toEqual([what, 500]);
+      expect([what, applicationFault(answer.text).message]).toEqual([what, expect.stringMatching(/^(multipart-invalid|soap-invalid|attachment-invalid|deposit-invalid): /)]);
+      expect(applicationFault(answer.text).userMessage).toMatch(/[äöüÄÖÜß]|Antrag|bitte/i);
+    }
+    expect(await blobCount(mode, dir, schema)).toBe(blobsBefore);
+  });
+
   test.each(DEPOSIT_FIXTURES)('%s is accepted and delivered with its attachments byte-identical', async (name) => {
     const xml = depositFixture(name);
     const answer = await postDeposit(router.url, xml);
