@@ -143,8 +143,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
   const metrics = new Metrics({
     tenants: config.raw.routes.flatMap((route) => [route.match?.tenant ?? []].flat()),
     collect: async () => {
-      const [queues, submissions] = await Promise.all([transport.depth(), store.countByState()]);
-      return { queues, submissions };
+      const [queues, submissions, storedBytes] = await Promise.all([transport.depth(), store.countByState(), store.storedBytes()]);
+      return { queues, submissions, storedBytes };
     },
   });
   const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics, validator, callbacks });

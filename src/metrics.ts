@@ -15,7 +15,7 @@ export interface MetricsOptions {
   /** AGS the configuration routes by; other tenants are labelled `other`. */
   tenants: Iterable<string>;
   /** Read at scrape time: messages waiting per queue (transport), submissions per state (store). */
-  collect: () => Promise<{ queues: Record<string, number>; submissions: Record<string, number> }>;
+  collect: () => Promise<{ queues: Record<string, number>; submissions: Record<string, number>; storedBytes: { payloads: number; attachments: number } }>;
 }
 
 export class Metrics {
@@ -49,6 +49,7 @@ export class Metrics {
     const collect = () => refresh();
     const queueDepth = new Gauge({ name: 'antragsrouter_queue_depth', help: 'Messages waiting per queue (delayed: waiting for a retry; dead: transport dead letters)', labelNames: ['queue'], registers, collect });
     const submissions = new Gauge({ name: 'antragsrouter_submissions', help: 'Submissions in the store by state', labelNames: ['state'], registers, collect });
+    const stored = new Gauge({ name: 'antragsrouter_payload_store_bytes', help: 'Content held: application payloads not yet deleted by retention, and attachments', labelNames: ['kind'], registers, collect });
     const up = new Gauge({ name: 'antragsrouter_backbone_up', help: '1 when the transport and store answered the last scrape', registers, collect });
     let pending: Promise<void> | undefined;
     const refresh = () => (pending ??= (async () => {
@@ -57,6 +58,8 @@ export class Metrics {
         queueDepth.reset();
         for (const [queue, n] of Object.entries(state.queues)) queueDepth.set({ queue }, n);
         for (const [state_, n] of Object.entries(state.submissions)) submissions.set({ state: state_ }, n);
+        stored.set({ kind: 'payloads' }, state.storedBytes.payloads);
+        stored.set({ kind: 'attachments' }, state.storedBytes.attachments);
         up.set(1);
       } catch {
         up.set(0);

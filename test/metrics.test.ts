@@ -51,7 +51,8 @@ describe.each(MODES)('%s mode', (mode) => {
     expect(ok.status).toBe(202);
     await settle(ok.json.submissionId as string);
     backOffice.setBehaviour((office) => (office === 'muenchen-lbk' ? 400 : 201));
-    const rejected = await post(router.url, variant(MUENCHEN));
+    const second = variant(MUENCHEN);
+    const rejected = await post(router.url, second);
     await settle(rejected.json.submissionId as string);
     backOffice.setBehaviour(undefined);
     expect((await post(router.url, '<a><b></a>')).status).toBe(400);
@@ -72,6 +73,7 @@ describe.each(MODES)('%s mode', (mode) => {
     expect(after).toMatch(/^antragsrouter_queue_depth\{queue="delayed"\} \d+$/m);
     expect(sample(after, 'antragsrouter_submissions', { state: 'failed' })).toBeGreaterThanOrEqual(1);
     expect(after).toMatch(/^antragsrouter_backbone_up 1$/m);
+    expect(sample(after, 'antragsrouter_payload_store_bytes', { kind: 'payloads' }) - sample(before, 'antragsrouter_payload_store_bytes', { kind: 'payloads' })).toBe(Buffer.byteLength(marked) + Buffer.byteLength(second));
 
     // No ids, no content: not in metrics, not in logs.
     for (const id of [ok.json.submissionId, rejected.json.submissionId] as string[]) expect(after).not.toContain(id);

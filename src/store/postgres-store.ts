@@ -582,6 +582,14 @@ export class PostgresStore implements Store {
     return result.ok ? { ...result, changed } : result;
   }
 
+  async storedBytes(): Promise<{ payloads: number; attachments: number }> {
+    const [payloads, attachments] = await Promise.all([
+      this.db.selectFrom('submissions').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('bytes')).where('purged_at', 'is', null).executeTakeFirstOrThrow(),
+      this.db.selectFrom('attachments').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('size'), sql<string>`0`).as('bytes')).executeTakeFirstOrThrow(),
+    ]);
+    return { payloads: Number(payloads.bytes), attachments: Number(attachments.bytes) };
+  }
+
   async recordAudit(entry: AuditEntry): Promise<void> {
     await this.auditIn(this.db, entry);
   }

@@ -409,6 +409,12 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async storedBytes(): Promise<{ payloads: number; attachments: number }> {
+    const payloads = this.db.prepare('SELECT coalesce(sum(size), 0) FROM submissions WHERE purged_at IS NULL').pluck().get() as number;
+    const attachments = this.db.prepare('SELECT coalesce(sum(size), 0) FROM attachments').pluck().get() as number;
+    return { payloads, attachments };
+  }
+
   async recordAudit(entry: AuditEntry): Promise<void> {
     this.auditIn(entry, new Date().toISOString());
   }

@@ -242,6 +242,8 @@ export interface Store {
    * delivered per minute since then (minutes as ISO strings, `YYYY-MM-DDTHH:MM`).
    */
   stats(since: Date): Promise<StoreStats>;
+  /** Bytes of content held (payloads not yet purged, attachments), for the payload-store metric. */
+  storedBytes(): Promise<{ payloads: number; attachments: number }>;
   /** Whether the store answers (feeds /readyz). */
   check(): Promise<{ ok: boolean; detail: string }>;
   /** Number of submissions per state (all states present, zero included). */
