@@ -152,6 +152,20 @@ describe.each(implementations)('%s payload store', (_name, create) => {
     expect(purged).toMatchObject({ state: 'delivered', purgedAt: expect.any(String), attachments: [] });
     expect(purged.history.at(-1)).toMatchObject({ event: 'purged', detail: 'retention: payload and 2 attachments deleted' });
   });
+
+  it('discarded submissions are purged too; history is deleted a retention period after purging, the audit trail stays', async () => {
+    const { submission } = await impl.store.accept({ messageUuid: runId('m'), facts: { messageType: '0200' }, payload: Buffer.from('<x/>'), source: 'test' });
+    await impl.store.recordRouting(submission.id, { messageType: '0200' }, [], []);
+    const audit = { actor: 'ops', action: 'discard', submissionId: submission.id, detail: 'test message' };
+    expect((await impl.store.discard(submission.id, undefined, audit)).ok).toBe(true);
+    expect(await impl.store.listPurgeable(new Date(Date.now() + 60_000), 10)).toContain(submission.id);
+    expect(await impl.store.purge(submission.id)).toBe(true);
+    expect(await impl.store.deleteHistory(new Date(Date.now() - 60_000), 10)).toBe(0);
+    expect(await impl.store.get(submission.id)).toBeDefined();
+    expect(await impl.store.deleteHistory(new Date(Date.now() + 60_000), 10)).toBeGreaterThanOrEqual(1);
+    expect(await impl.store.get(submission.id)).toBeUndefined();
+    expect((await impl.store.audit({ submissionId: submission.id, limit: 10 })).map((a) => a.action)).toEqual(['discard']);
+  });
 });
 
 test('the directory store removes temp files a killed process left behind', async () => {

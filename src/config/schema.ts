@@ -169,6 +169,11 @@ export const configSchema = z.strictObject({
     afterDelivery: duration.default(30 * 86_400_000),
     /** How often the retention job looks for expired payloads. */
     interval: duration.default(3_600_000),
+    /**
+     * Status and history of a submission are deleted this long after its payload was (unset: kept). The
+     * audit trail stays.
+     */
+    history: duration.optional(),
   }).prefault({}),
   /** The intelliForm `deposit` SOAP endpoint (cit intelliForm back-end web service ApplicationService). */
   intelliform: z.strictObject({

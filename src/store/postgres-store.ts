@@ -263,9 +263,25 @@ export class PostgresStore implements Store {
 
   async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('submissions').select('id')
-      .where('state', '=', 'delivered').where('purged_at', 'is', null).where('updated_at', '<', deliveredBefore)
+      .where('state', 'in', ['delivered', 'discarded']).where('purged_at', 'is', null).where('updated_at', '<', deliveredBefore)
       .orderBy('updated_at').limit(limit).execute();
     return rows.map((r) => r.id);
+  }
+
+  async deleteHistory(purgedBefore: Date, limit: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      // SKIP LOCKED: instances running the job at once take different submissions.
+      const rows = await trx.selectFrom('submissions').select('id').where('purged_at', 'is not', null).where('purged_at', '<', purgedBefore)
+        .orderBy('purged_at').limit(limit).forUpdate().skipLocked().execute();
+      const ids = rows.map((r) => r.id);
+      if (ids.length === 0) return 0;
+      await trx.deleteFrom('events').where('submission_id', 'in', ids).execute();
+      await trx.deleteFrom('deliveries').where('submission_id', 'in', ids).execute();
+      await trx.deleteFrom('attachments').where('submission_id', 'in', ids).execute();
+      await trx.deleteFrom('payloads').where('submission_id', 'in', ids).execute();
+      await trx.deleteFrom('submissions').where('id', 'in', ids).execute();
+      return ids.length;
+    });
   }
 
   /** Marks first (one winner among instances), then deletes, all in one transaction. */

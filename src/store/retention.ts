@@ -13,6 +13,8 @@ export interface RetentionOptions {
   afterDelivery: number;
   /** Milliseconds between runs. */
   interval: number;
+  /** Milliseconds after purging when status and history are deleted too; undefined keeps them. */
+  history?: number;
   log: Logger;
 }
 
@@ -46,11 +48,20 @@ export class Retention {
   run(now = new Date()): Promise<number> {
     this.running ??= this.purgeExpired(now).then(async (purged) => {
       await this.deleteOrphans(now);
+      await this.deleteHistory(now);
       return purged;
     }).finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  private async deleteHistory(now: Date): Promise<void> {
+    const { store, history, log } = this.options;
+    if (history === undefined) return;
+    let deleted = 0;
+    for (let n = BATCH; n === BATCH; deleted += n) n = await store.deleteHistory(new Date(now.getTime() - history), BATCH);
+    if (deleted) log.info({ event: 'history-deleted', count: deleted }, 'status and history deleted after retention period');
   }
 
   private async deleteOrphans(now: Date): Promise<void> {

@@ -88,7 +88,7 @@ export class SqliteStore implements Store {
          VALUES (@submissionId, @position, @id, @name, @mediaType, @size, @sha256, @key, @role)`,
       ),
       attachments: db.prepare<[string], AttachmentRow>('SELECT id, name, media_type, size, sha256, blob_key, role FROM attachments WHERE submission_id = ? ORDER BY position'),
-      purgeable: db.prepare<[string, number], string>("SELECT id FROM submissions WHERE state = 'delivered' AND purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?").pluck(),
+      purgeable: db.prepare<[string, number], string>("SELECT id FROM submissions WHERE state IN ('delivered', 'discarded') AND purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?").pluck(),
       referenced: db.prepare<[string], number>('SELECT 1 FROM attachments WHERE blob_key = ?').pluck(),
       markPurged: db.prepare('UPDATE submissions SET purged_at = ? WHERE id = ? AND purged_at IS NULL'),
       deletePayload: db.prepare('DELETE FROM payloads WHERE submission_id = ?'),
@@ -187,6 +187,18 @@ export class SqliteStore implements Store {
 
   async listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]> {
     return this.statements.purgeable.all(deliveredBefore.toISOString(), limit);
+  }
+
+  async deleteHistory(purgedBefore: Date, limit: number): Promise<number> {
+    return this.db.transaction(() => {
+      const ids = this.db.prepare<[string, number], string>('SELECT id FROM submissions WHERE purged_at IS NOT NULL AND purged_at < ? ORDER BY purged_at LIMIT ?').pluck()
+        .all(purgedBefore.toISOString(), limit);
+      for (const id of ids) {
+        for (const table of ['events', 'deliveries', 'attachments', 'payloads']) this.db.prepare(`DELETE FROM ${table} WHERE submission_id = ?`).run(id);
+        this.db.prepare('DELETE FROM submissions WHERE id = ?').run(id);
+      }
+      return ids.length;
+    })();
   }
 
   async purge(id: string): Promise<boolean> {

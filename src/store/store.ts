@@ -185,7 +185,12 @@ export interface Store {
   attachments(id: string): Promise<AttachmentRecord[]>;
   /** Those of `keys` (payload store keys) that no attachment reference names. */
   unreferencedKeys(keys: readonly string[]): Promise<string[]>;
-  /** Ids of delivered submissions not yet purged whose delivery finished before `deliveredBefore`. */
+  /**
+   * Deletes submissions whose payload was purged before `purgedBefore` — status, history, deliveries —
+   * at most `limit`; the number deleted. The audit trail stays.
+   */
+  deleteHistory(purgedBefore: Date, limit: number): Promise<number>;
+  /** Ids of delivered (or discarded) submissions not yet purged whose last change was before `deliveredBefore`. */
   listPurgeable(deliveredBefore: Date, limit: number): Promise<string[]>;
   /**
    * Deletes the payload and the attachment references (the caller deletes the bytes from the payload store
