@@ -122,6 +122,13 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 const now = sql<Date>`now()`;
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+/** PostgreSQL's "schema … does not exist" (3F000) about a schema other than ours. */
+function isOtherSchemaGone(error: unknown, ours: string): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  const named = /schema "([^"]+)" does not exist/.exec(message ?? '')?.[1];
+  return code === '3F000' && named !== undefined && named !== ours;
+}
 const iso = (value: Date): string => value.toISOString();
 
 export class PostgresStore implements Store {
@@ -159,7 +166,15 @@ export class PostgresStore implements Store {
         provider: { getMigrations: async () => POSTGRES_MIGRATIONS },
         migrationTableSchema: schema,
       });
-      const { error, results } = await migrator.migrateToLatest();
+      // kysely's migrator looks for its table through the catalog of every schema; when another deployment's
+      // schema is dropped in that moment (several schemas in one database), PostgreSQL answers "schema …
+      // does not exist" for that other schema. Nothing of ours failed: try again.
+      let { error, results } = await migrator.migrateToLatest();
+      for (let retry = 1; error && retry <= 5 && isOtherSchemaGone(error, schema); retry += 1) {
+        log.warn({ event: 'migration-retry', schema, retry }, 'another schema vanished during the migration check; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 100 * retry));
+        ({ error, results } = await migrator.migrateToLatest());
+      }
       for (const result of results ?? []) {
         if (result.status === 'Success') log.info({ migration: result.migrationName, schema }, 'store migration applied');
         else if (result.status === 'Error') log.error({ migration: result.migrationName, schema }, 'store migration failed');
