@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBackOffice, type BackOffice } from '../src/demo/back-office';
 import type { RunningRouter } from '../src/main';
-import { captureLog, cityConfig, eventually, FIXTURES, getStatus, MODES, post, startTestRouter, tempDir, variant } from './support/harness';
+import { BAD_FIXTURE_REASONS, captureLog, cityConfig, eventually, FIXTURES, getStatus, MODES, post, startTestRouter, tempDir, variant } from './support/harness';
 import { stopServices } from './support/services';
 
 const valid = (name: string) => readFileSync(path.join(FIXTURES, 'valid', name), 'utf8');
@@ -150,13 +150,7 @@ describe.each(MODES)('%s mode', (mode) => {
 
   describe('bad input', () => {
     const bad = readdirSync(path.join(FIXTURES, 'bad')).filter((f) => f.endsWith('.xml'));
-    const expected: Record<string, string> = {
-      'a-not-well-formed-unescaped-ampersand.xml': 'xml-not-well-formed',
-      'b-billion-laughs-entity-expansion.xml': 'xml-doctype-forbidden',
-      'c-xxe-external-entity-etc-passwd.xml': 'xml-doctype-forbidden',
-      'd-schema-invalid-leser-without-kennung.xml': 'xoev-header-incomplete',
-      'e-two-root-elements-trailing-garbage.xml': 'xml-multiple-roots',
-    };
+    const expected = BAD_FIXTURE_REASONS;
 
     test('covers every bad fixture', () => {
       expect(bad.sort()).toEqual(Object.keys(expected).sort());

@@ -160,3 +160,15 @@ export async function startCityRouter(mode: Mode, overrides: Record<string, unkn
     },
   };
 }
+
+/**
+ * The reason each bad fixture is refused with, at every intake, by a deployment without schema validation
+ * (with XBau 2.6 validation configured, d is `schema-invalid`).
+ */
+export const BAD_FIXTURE_REASONS: Readonly<Record<string, string>> = {
+  'a-not-well-formed-unescaped-ampersand.xml': 'xml-not-well-formed',
+  'b-billion-laughs-entity-expansion.xml': 'xml-doctype-forbidden',
+  'c-xxe-external-entity-etc-passwd.xml': 'xml-doctype-forbidden',
+  'd-schema-invalid-leser-without-kennung.xml': 'xoev-header-incomplete',
+  'e-two-root-elements-trailing-garbage.xml': 'xml-multiple-roots',
+};
