@@ -10,7 +10,7 @@ import { compileRouter, type Router } from '../route/router';
 import { loadMapping, type Mapping } from '../map/mapping';
 import type { AdapterDefinition } from '../deliver/adapter';
 import type { RateLimit } from '../deliver/rate-limit';
-import { loadAdapters } from '../deliver/registry';
+import { BUILT_IN_NAMES, loadAdapters } from '../deliver/registry';
 import { configSchema, describeIssues, formatPath, type RawConfig, type RetryPolicy } from './schema';
 
 export interface TargetPlan {
@@ -94,7 +94,7 @@ export function compileConfig(input: unknown, source: string): LoadedConfig {
   for (const [name, target] of Object.entries(raw.targets)) {
     const at = `targets.${name}`;
     const adapter = adapters.get(target.adapter);
-    if (!adapter) problems.push(`${at}.adapter: unknown adapter "${target.adapter}" (known: ${[...adapters.keys()].join(', ')})`);
+    if (!adapter) problems.push(`${at}.adapter: unknown adapter "${target.adapter}" (known: ${[...new Set([...BUILT_IN_NAMES, ...adapters.keys()])].join(', ')})`);
     const adapterConfig = adapter && adapter.configSchema.safeParse(target.config);
     if (adapterConfig && !adapterConfig.success) problems.push(...describeIssues(adapterConfig.error.issues, [...at.split('.'), 'config']));
     if (!mappings.has(target.mapping)) {

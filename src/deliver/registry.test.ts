@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../config/load';
-import { BUILT_IN_ADAPTERS, loadAdapters } from './registry';
+import { loadAdapters } from './registry';
 
 const REPO = path.resolve(__dirname, '../..');
 let deployment: string;
@@ -82,7 +82,7 @@ it('exports as default, as `adapter` or as the module itself', () => {
   writePackage('pkg-named', 'a2', 'adapter');
   writePackage('pkg-module', 'a3', 'module');
   const registry = loadAdapters([{ name: 'a1', package: 'pkg-default' }, { name: 'a2', package: 'pkg-named' }, { name: 'a3', package: 'pkg-module' }], path.join(deployment, 'adapters'), deployment);
-  expect([...registry.keys()]).toEqual([...BUILT_IN_ADAPTERS.map((a) => a.name), 'a1', 'a2', 'a3']);
+  expect([...registry.keys()]).toEqual(['a1', 'a2', 'a3']);
 });
 
 it('refuses a package that is not installed, is named differently, would replace a built-in, or differs between targets', () => {

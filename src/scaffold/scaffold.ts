@@ -3,7 +3,7 @@
 // project) into `<adaptersDir>/<name>/`, renaming it and rewriting its imports of src/ for the new place.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BUILT_IN_ADAPTERS } from '../deliver/registry';
+import { BUILT_IN_NAMES } from '../deliver/registry';
 
 const TEMPLATE_NAME = 'scaffold-template';
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -30,7 +30,7 @@ function rewriteImports(source: string, fromDir: string, targetDir: string): str
 /** Creates `<adaptersDir>/<name>/` from the template; returns the files written. Refuses bad or taken names. */
 export function scaffoldAdapter(name: string, adaptersDir: string): string[] {
   if (!NAME.test(name)) throw new Error(`adapter name "${name}": use lower-case letters, digits, "-" and "_", starting with a letter or digit`);
-  if (BUILT_IN_ADAPTERS.some((a) => a.name === name)) throw new Error(`adapter name "${name}" is built in`);
+  if (BUILT_IN_NAMES.includes(name)) throw new Error(`adapter name "${name}" is built in`);
   const targetDir = path.resolve(adaptersDir, name);
   if (existsSync(targetDir)) throw new Error(`${targetDir} exists already`);
   const source = templateDir();
