@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { defineAdapter, type DeliveryAttachment, type DeliveryOutcome } from '../../src/deliver/adapter';
+import { syncPath } from '../../src/util/fsync';
 
 const configSchema = z.strictObject({
   directory: z.string().min(1),
@@ -43,15 +44,6 @@ export function attachmentFileNames(attachments: readonly Pick<DeliveryAttachmen
     used.add(candidate);
     return candidate;
   });
-}
-
-async function syncPath(target: string): Promise<void> {
-  const handle = await fs.open(target, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Streams every attachment into `finalDir` (replacing an earlier attempt's), via a temp directory and a rename. */

@@ -1,10 +1,11 @@
 // Embedded mode's payload store: one file per blob in a local directory, written atomically (temp file,
 // fsync, rename, fsync of the directory), so that a stored key always has all of its bytes.
-import { constants, createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newBlobKey, type PayloadStore } from './payload-store';
+import { syncPath } from '../util/fsync';
 
 const KEY = /^[0-9a-f-]{36}$/;
 const TEMP_DIR = '.incoming';
@@ -32,10 +33,10 @@ export class DirectoryPayloadStore implements PayloadStore {
     const final = this.file(key);
     try {
       await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
-      await syncFile(temp);
+      await syncPath(temp);
       await fs.mkdir(path.dirname(final), { recursive: true });
       await fs.rename(temp, final);
-      await syncFile(path.dirname(final));
+      await syncPath(path.dirname(final));
       return key;
     } catch (error) {
       await fs.rm(temp, { force: true });
@@ -71,15 +72,3 @@ export class DirectoryPayloadStore implements PayloadStore {
   async close(): Promise<void> {}
 }
 
-/**
- * fsync through a descriptor of its own (on Linux it flushes the file whichever descriptor asks). Why not
- * the write stream's FileHandle: a stream that must leave it open keeps it busy, and `close()` then waits forever.
- */
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
