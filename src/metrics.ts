@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Facts } from './envelope/envelope';
 import { toAgs } from './route/keys';
+import { tenantOf } from './store/operations';
 
 /** Seconds: from a few milliseconds (intake, routing) to the hours a retried delivery may take. */
 const STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -71,8 +72,7 @@ export class Metrics {
 
   /** The tenant label of a submission: its AGS if the configuration routes it, else `other`. */
   tenant(facts: Facts): string {
-    const code = [facts.ags, facts.ars].find((v): v is string => typeof v === 'string');
-    const ags = code === undefined ? undefined : toAgs(code.trim());
+    const ags = tenantOf(facts);
     if (ags === undefined) return 'unknown';
     return this.tenants.has(ags) ? ags : 'other';
   }

@@ -8,9 +8,8 @@ import type { LoadedConfig } from '../config/load';
 import type { Adapter } from '../deliver/adapter';
 import { problemFor, sendProblem } from '../intake/problem';
 import type { Pipeline } from '../pipeline';
-import { SUBMISSION_STATES, type OperatorResult, type Store } from '../store/store';
+import { SUBMISSION_ID, SUBMISSION_STATES, type OperatorResult, type Store } from '../store/store';
 
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const note = z.string().trim().min(1).max(500);
 
 const listQuery = z.strictObject({
@@ -22,7 +21,7 @@ const listQuery = z.strictObject({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  after: z.string().regex(ID).optional(),
+  after: z.string().regex(SUBMISSION_ID).optional(),
 });
 
 const replayBody = z.strictObject({ target: z.string().min(1), toTarget: z.string().min(1).optional(), note: note.optional() });
@@ -58,7 +57,7 @@ export function adminApi({ pipeline, store, auth, config, adapters }: AdminApiDe
   const actor = (req: Request) => req.client!.name;
   const idOf = (req: Request, res: Response): string | undefined => {
     const id = String(req.params.id).toLowerCase();
-    if (ID.test(id)) return id;
+    if (SUBMISSION_ID.test(id)) return id;
     sendProblem(res, problemFor('submission-not-found', 'no submission with id (malformed id)', req.originalUrl));
     return undefined;
   };
@@ -125,7 +124,7 @@ export function adminApi({ pipeline, store, auth, config, adapters }: AdminApiDe
   });
 
   router.get('/api/v1/admin/audit', async (req, res) => {
-    const parsed = z.strictObject({ submissionId: z.string().regex(ID).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }).safeParse(req.query);
+    const parsed = z.strictObject({ submissionId: z.string().regex(SUBMISSION_ID).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }).safeParse(req.query);
     if (!parsed.success) return invalid(res, req, parsed.error);
     res.json({ items: await store.audit(parsed.data) });
   });

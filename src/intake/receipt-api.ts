@@ -5,9 +5,9 @@ import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { Authenticator } from '../auth/auth';
 import type { Pipeline } from '../pipeline';
+import { SUBMISSION_ID } from '../store/store';
 import { problemFor, sendProblem } from './problem';
 
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const code = z.string().trim().min(1).max(200).regex(/^[^\r\n]*$/, 'a single line');
 
 const receiptBody = z.strictObject({
@@ -32,7 +32,7 @@ export function receiptApi(pipeline: Pipeline, auth: Authenticator): Router {
       sendProblem(res, problemFor('forbidden', `client ${client.name} may not report receipts for target ${target}`, req.originalUrl));
       return;
     }
-    const result = ID.test(id) ? await pipeline.receipt(id, target, receipt, client.name) : { ok: false as const, problem: 'not-found' as const, detail: 'malformed id' };
+    const result = SUBMISSION_ID.test(id) ? await pipeline.receipt(id, target, receipt, client.name) : { ok: false as const, problem: 'not-found' as const, detail: 'malformed id' };
     if (result.ok) {
       res.json({ ok: true });
       return;

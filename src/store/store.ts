@@ -4,6 +4,9 @@ import type { Facts } from '../envelope/envelope';
 import type { RateLimit } from '../deliver/rate-limit';
 import type { RoutedTarget } from '../route/router';
 
+/** A submission id as the APIs accept it (a UUID, lower case). */
+export const SUBMISSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export type SubmissionState = 'received' | 'routed' | 'parked' | 'delivered' | 'failed' | 'discarded';
 export const SUBMISSION_STATES: readonly SubmissionState[] = ['received', 'routed', 'parked', 'delivered', 'failed', 'discarded'];
 /** `discarded`: an operator gave a dead delivery up (with a reason, audited); it is never attempted again. */
