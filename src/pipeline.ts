@@ -9,6 +9,7 @@ import { checkAndValidate, type Facts } from './envelope/envelope';
 import type { SchemaValidator } from './envelope/schema-validation';
 import { decodeXml } from './envelope/decode';
 import { parseDom } from './envelope/dom';
+import { DocumentCache } from './envelope/document-cache';
 import { MappingError } from './map/mapping';
 import { InputError } from './errors';
 import type { Metrics } from './metrics';
@@ -18,7 +19,7 @@ import { authorizeSubmission, type Client } from './auth/auth';
 import type { Adapter, DeliveryAttachment, DeliveryOutcome, Payload } from './deliver/adapter';
 import { backoffDelay } from './deliver/backoff';
 import type { PayloadStore } from './store/payload-store';
-import type { AttachmentRecord, AttemptOutcome, Claim, OperatorResult, Receipt, Store, SubmissionState, SubmissionStatus } from './store/store';
+import type { AttachmentRecord, AttemptOutcome, Claim, ClaimContext, NewSubmission, OperatorResult, Receipt, Store, SubmissionState } from './store/store';
 import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
@@ -67,10 +68,10 @@ export interface PipelineDependencies {
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
-/** Parses the document at most once, and only if a stage needs it. */
-const lazyDocument = (raw: Buffer) => {
+/** Parses the document at most once, and only if a stage needs it; `parsed()` tells whether it was. */
+const lazyDocument = (source: Buffer | string) => {
   let document: Document | undefined;
-  return () => (document ??= parseDom(decodeXml(raw)));
+  return Object.assign(() => (document ??= parseDom(typeof source === 'string' ? source : decodeXml(source))), { parsed: () => document });
 };
 
 /** Pause before a throttled delivery (target at `maxInFlight`) asks again. */
@@ -81,8 +82,12 @@ const SWEEP_INTERVAL_MS = 30_000;
 
 export class Pipeline {
   private sweep: NodeJS.Timeout | undefined;
+  /** Documents from intake to delivery in this process, so that each is parsed once. */
+  private readonly documents: DocumentCache;
 
-  constructor(private readonly deps: PipelineDependencies) {}
+  constructor(private readonly deps: PipelineDependencies) {
+    this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
+  }
 
   /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
   async start(): Promise<void> {
@@ -138,24 +143,57 @@ export class Pipeline {
   }
 
   private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions): Promise<ReceiveResult> {
-    const checked = await checkAndValidate(body, this.deps.config.raw.xml, { requireXoevHeader: this.deps.config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
-    if (client && (client.tenants || client.services)) await this.authorize(client, checked.text, { ...checked.facts });
+    const { config, store, transport, metrics } = this.deps;
+    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
+    const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
+    // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
+    // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
+    const start = process.hrtime.bigint();
+    const document = lazyDocument(checked.text);
+    const facts: Facts = { ...known, ...(Object.keys(config.raw.facts).length ? config.extractFacts(document(), known) : {}) };
+    let routing: NewSubmission['routing'];
+    try {
+      const decision = config.router.decide({ facts, document });
+      routing = { facts, routes: decision.routes, targets: decision.targets };
+    } catch (error) {
+      if (error instanceof InputError) throw error;
+      this.deps.log.warn({ err: error, event: 'route' }, 'routing at intake failed; the routing stage will route the submission');
+    }
+    if (client && (client.tenants || client.services)) await this.authorize(client, facts);
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
-    const transportHealth = this.deps.transport.health();
+    const transportHealth = transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const facts: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
-    const { submission, created } = await this.deps.store.accept({ messageUuid: submissionKey ?? checked.facts.messageUuid, facts, payload: body, source, client: client?.name, attachments });
+    const { submission, created } = await store.accept({ messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing });
     const trace = childSpan(parseTraceparent(traceparent));
     const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
-    if (created || submission.state === 'received') {
-      await this.deps.transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
+    if (created && routing) {
+      metrics.routedTo(facts, routing.routes, secondsSince(start));
+      if (routing.targets.length) {
+        this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
+        await this.queueDeliveries(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace));
+        // Queued: from now on a lost message is the transport's to redeliver, not the sweep's to find.
+        await store.markRouted(submission.id);
+      }
+    } else if (created || submission.state === 'received') {
+      await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
     }
     log.info({
       event: created ? 'received' : 'resent', source, messageType: checked.facts.messageType, standard: checked.facts.standard,
       bytes: body.length, attachments: attachments.length, elements: checked.elementCount,
     }, created ? 'submission accepted' : 'resend of an accepted submission');
-    return { submissionId: submission.id, status: submission.state, duplicate: !created };
+    if (created && routing) this.logRouting(log, routing.routes, routing.targets.map((t) => t.target));
+    // The answer to a new submission says `received` (what the sender learns is that it is held), also when it was routed at once.
+    return { submissionId: submission.id, status: created ? 'received' : submission.state, duplicate: !created };
+  }
+
+  private async queueDeliveries(submissionId: string, targets: string[], traceparent: string): Promise<void> {
+    await Promise.all(targets.map((target) => this.deps.transport.publish(deliveryQueue(target), { key: submissionId, body: { submissionId, traceparent } })));
+  }
+
+  private logRouting(log: Logger, routes: string[], targets: string[]): void {
+    if (targets.length) log.info({ event: 'routed', routes, targets }, 'submission routed');
+    else log.warn({ event: 'parked', reason: 'no-route' }, 'no route matched; submission parked');
   }
 
   /**
@@ -208,20 +246,18 @@ export class Pipeline {
   }
 
   /** Refuses (403, audited without content) a submission for a tenant or service the client may not serve. */
-  private async authorize(client: Client, text: string, xoevFacts: Facts): Promise<void> {
-    const { config, store } = this.deps;
-    const facts = Object.keys(config.raw.facts).length ? { ...xoevFacts, ...config.extractFacts(parseDom(text), xoevFacts) } : xoevFacts;
+  private async authorize(client: Client, facts: Facts): Promise<void> {
     try {
       authorizeSubmission(client, facts);
     } catch (error) {
-      if (error instanceof InputError) await store.recordAudit({ actor: client.name, action: 'submission-refused', detail: `${error.code}: ${error.detail}` });
+      if (error instanceof InputError) await this.deps.store.recordAudit({ actor: client.name, action: 'submission-refused', detail: `${error.code}: ${error.detail}` });
       throw error;
     }
   }
 
   /** Routing stage: configured facts, ordered routes; records the deliveries (or parks) and enqueues them. */
   async route(message: ReceivedMessage): Promise<Disposition> {
-    const { store, transport, config } = this.deps;
+    const { store, config } = this.deps;
     const submissionId = message.body.submissionId!;
     const trace = childSpan(parseTraceparent(message.body.traceparent));
     const log = this.deps.log.child({ submissionId, traceId: trace.traceId });
@@ -230,7 +266,8 @@ export class Pipeline {
       log.warn({ event: 'route' }, 'routing message for an unknown submission dropped');
       return { kind: 'ack' };
     }
-    if (status.state === 'received') {
+    let deliveries = await store.deliveries(submissionId);
+    if (status.state === 'received' && deliveries.length === 0) {
       const start = process.hrtime.bigint();
       const raw = (await store.payload(submissionId))!;
       const document = lazyDocument(raw);
@@ -239,13 +276,14 @@ export class Pipeline {
       const decision = config.router.decide({ facts, document });
       if (await store.recordRouting(submissionId, facts, decision.routes, decision.targets)) {
         this.deps.metrics.routedTo(facts, decision.routes, secondsSince(start));
-        if (decision.targets.length) log.info({ event: 'routed', routes: decision.routes, targets: decision.targets.map((t) => t.target) }, 'submission routed');
-        else log.warn({ event: 'parked', reason: 'no-route' }, 'no route matched; submission parked');
+        this.logRouting(log, decision.routes, decision.targets.map((t) => t.target));
       }
+      deliveries = await store.deliveries(submissionId);
     }
-    for (const delivery of await store.deliveries(submissionId)) {
-      if (delivery.state === 'pending') await transport.publish(deliveryQueue(delivery.target), { key: submissionId, body: { submissionId, traceparent: formatTraceparent(trace) } });
-    }
+    // (Also a submission routed at intake whose deliveries may not have been queued: the sweep found it still `received`.)
+    const pending = deliveries.filter((d) => d.state === 'pending').map((d) => d.target);
+    await this.queueDeliveries(submissionId, pending, formatTraceparent(trace));
+    if (status.state === 'received' && deliveries.length) await store.markRouted(submissionId);
     return { kind: 'ack' };
   }
 
@@ -268,24 +306,24 @@ export class Pipeline {
       // Another copy of this message is being delivered (here or on another instance): look again when its lease ends.
       return { kind: 'retry', delayMs: Math.max(0, claim.until.getTime() - Date.now()) + 1000 };
     }
-    const attempt = claim.attempt;
-    const status = await store.get(submissionId);
-    if (!status) throw new Error(`submission ${submissionId} vanished from the store`);
+    const { attempt, context } = claim;
     if (attempt > plan.retry.maxAttempts) {
       // Attempts were counted but never finished (the process died during them): do not try forever.
       const detail = `${attempt - 1} attempts started, none finished`;
       const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
       await store.recordOutcome(submissionId, target, attempt, dead);
-      this.countAttempt(status, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
+      this.documents.release(submissionId);
+      this.countAttempt(context, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
       await this.notifyOutcome(submissionId, target);
       log.error({ event: 'dead-lettered', reason: 'max-attempts-exceeded', attempts: attempt - 1 }, 'delivery dead-lettered');
       return { kind: 'dead', reason: 'max-attempts-exceeded' };
     }
     const start = process.hrtime.bigint();
-    const outcome = await this.attempt(plan, submissionId, status.facts, attempt, log, formatTraceparent(trace));
+    const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded);
-    this.countAttempt(status, target, outcome, recorded, secondsSince(start));
+    if (recorded.kind !== 'retry') this.documents.release(submissionId);
+    this.countAttempt(context, target, outcome, recorded, secondsSince(start));
     if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);
     switch (recorded.kind) {
       case 'delivered':
@@ -322,19 +360,19 @@ export class Pipeline {
   }
 
   /** Maps and delivers once. Never throws: every failure becomes an outcome. */
-  private async attempt(plan: TargetPlan, submissionId: string, facts: Facts, attempt: number, log: Logger, traceparent: string): Promise<DeliveryOutcome> {
+  private async attempt(plan: TargetPlan, submissionId: string, context: ClaimContext, attempt: number, log: Logger, traceparent: string): Promise<DeliveryOutcome> {
     const adapter = this.deps.adapters.get(plan.name)!;
+    const { facts } = context;
     let payload: Payload;
     try {
-      const raw = (await this.deps.store.payload(submissionId))!;
-      const document = lazyDocument(raw);
-      payload = plan.mapping.run({ raw, facts, get document() { return document(); } });
+      const source = await this.documents.open(submissionId, async () => (await this.deps.store.payload(submissionId))!);
+      payload = plan.mapping.run({ raw: source.raw, facts, get document() { return source.document(); } });
     } catch (error) {
       if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };
     }
     try {
-      const attachments = await this.deliveryAttachments(submissionId);
+      const attachments = context.attachments ? await this.deliveryAttachments(submissionId) : [];
       return await adapter.deliver({ submissionId, target: plan.name, idempotencyKey: `${submissionId}/${plan.name}`, attempt, payload, attachments, facts, log, traceparent });
     } catch (error) {
       log.error({ err: error }, 'adapter threw instead of returning an outcome');
@@ -348,12 +386,11 @@ export class Pipeline {
     return (await this.deps.store.attachments(submissionId)).map(({ key, role: _role, ...reference }) => ({ ...reference, open: () => payloads.open(key) }));
   }
 
-  private countAttempt(status: SubmissionStatus, target: string, outcome: DeliveryOutcome, recorded: AttemptOutcome, seconds: number): void {
+  private countAttempt(context: ClaimContext, target: string, outcome: DeliveryOutcome, recorded: AttemptOutcome, seconds: number): void {
     const { metrics } = this.deps;
-    const route = status.deliveries.find((d) => d.target === target)?.route ?? '';
     const kind = recorded.kind === 'delivered' ? 'delivered' : recorded.kind === 'retry' ? 'retried' : outcome.status === 'rejected' ? 'rejected' : 'dead';
-    metrics.attempted(status.facts, route, target, kind, recorded.kind === 'delivered' ? '' : recorded.reason, seconds);
-    if (recorded.kind === 'delivered') metrics.deliveredAfter(status.facts, target, (Date.now() - Date.parse(status.receivedAt)) / 1000);
+    metrics.attempted(context.facts, context.route, target, kind, recorded.kind === 'delivered' ? '' : recorded.reason, seconds);
+    if (recorded.kind === 'delivered') metrics.deliveredAfter(context.facts, target, (Date.now() - Date.parse(context.receivedAt)) / 1000);
   }
 
   /** Turns an adapter outcome into what is recorded: retryable becomes dead once the attempts are used up. */

@@ -84,10 +84,52 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.get(other.submission.id)).toMatchObject({ state: 'parked', reason: 'no-route' });
   });
 
+  test('routing decided at intake is stored with the submission in one step; received until markRouted', async () => {
+    const routed = { ...facts, messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000a1', ags: '09162000' };
+    const attachments = [{ id: 'a1', name: 'plan.pdf', mediaType: 'application/pdf', size: 3, sha256: 'ab'.repeat(32), key: 'k-a1', role: 'attachment' as const }];
+    const first = await store.accept({
+      messageUuid: routed.messageUuid, facts: { ...facts, messageUuid: routed.messageUuid }, payload: Buffer.from('<x/>'), source: 'http', attachments,
+      routing: { facts: routed, routes: ['r1'], targets: [{ target: 't1', route: 'r1' }, { target: 't2', route: 'r1' }] },
+    });
+    expect(first).toMatchObject({ created: true, submission: { state: 'received' } });
+    const id = first.submission.id;
+    let status = (await store.get(id))!;
+    expect(status).toMatchObject({ state: 'received', routes: ['r1'], facts: { ags: '09162000' }, attachments: [{ id: 'a1', size: 3 }] });
+    expect(status.deliveries.map((d) => [d.target, d.route, d.state, d.attempts])).toEqual([['t1', 'r1', 'pending', 0], ['t2', 'r1', 'pending', 0]]);
+    expect(status.history.map((h) => h.event)).toEqual(['received', 'routed']);
+    expect(status.history[1]!.detail).toBe('routes r1; targets t1, t2');
+    // Until the deliveries are queued, the sweep finds it; routing it again records nothing.
+    expect(await store.listReceived()).toEqual([id]);
+    expect(await store.recordRouting(id, facts, ['other'], [{ target: 't3', route: 'other' }])).toBe(false);
+    await store.markRouted(id);
+    expect(await store.listReceived()).toEqual([]);
+    expect((await store.get(id))!.state).toBe('routed');
+    expect(await store.list({ tenant: '09162000', limit: 10 })).toMatchObject([{ id }]);
+
+    // The claim brings what the attempt needs of the submission; the outcome settles the state as before.
+    const claim = await store.claimAttempt(id, 't2', 60_000);
+    expect(claim).toEqual({ kind: 'claimed', attempt: 1, context: { facts: routed, route: 'r1', receivedAt: status.receivedAt, client: undefined, attachments: 1 } });
+    await store.recordOutcome(id, 't2', 1, { kind: 'delivered', reference: 'AZ-2' });
+    await store.recordOutcome(id, 't1', 0, { kind: 'dead', reason: 'http-400', detail: 'refused' });
+    status = (await store.get(id))!;
+    expect(status.state).toBe('failed');
+    // markRouted changes only a received submission.
+    await store.markRouted(id);
+    expect((await store.get(id))!.state).toBe('failed');
+
+    // Resent: the same submission, nothing stored twice; no routes: parked at once.
+    expect(await store.accept({ messageUuid: routed.messageUuid, facts, payload: Buffer.from('<x/>'), source: 'http', routing: { facts, routes: [], targets: [] } }))
+      .toEqual({ created: false, submission: { id, messageUuid: routed.messageUuid, state: 'failed' } });
+    const parked = await store.accept({ messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000a2', facts, payload: Buffer.from('<y/>'), source: 'http', routing: { facts, routes: [], targets: [] } });
+    expect(parked.submission.state).toBe('parked');
+    expect(await store.get(parked.submission.id)).toMatchObject({ state: 'parked', reason: 'no-route', deliveries: [], history: [{ event: 'received' }, { event: 'parked', reason: 'no-route' }] });
+    expect(await store.listReceived()).toEqual([]);
+  });
+
   test('attempts are counted before the outcome; the submission state follows its deliveries', async () => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
-    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     const next = new Date(Date.now() + 300);
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'http-status', detail: 'HTTP 503', nextAttemptAt: next });
     // A copy of the queue message arriving before the next attempt is due waits; the backoff holds.
@@ -95,10 +137,10 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(early.kind).toBe('busy');
     expect((early as { until: Date }).until.getTime()).toBeGreaterThanOrEqual(next.getTime() - 5);
     await new Promise((resolve) => setTimeout(resolve, next.getTime() - Date.now() + 20));
-    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
     await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered', reference: 'AZ-1', detail: 'HTTP 201' });
     expect((await store.get(submission.id))!.state).toBe('routed');
-    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     await store.recordOutcome(submission.id, 't2', 1, { kind: 'dead', reason: 'http-status', detail: 'HTTP 400' });
     const status = (await store.get(submission.id))!;
     expect(status.state).toBe('failed');
@@ -129,11 +171,11 @@ describe.each(implementations)('%s store', (_name, create) => {
       await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
       ids.push(submission.id);
     }
-    expect(await store.claimAttempt(ids[0]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
-    expect(await store.claimAttempt(ids[1]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(ids[0]!, 't1', 60_000, 2)).toMatchObject({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(ids[1]!, 't1', 60_000, 2)).toMatchObject({ kind: 'claimed', attempt: 1 });
     expect(await store.claimAttempt(ids[2]!, 't1', 60_000, 2)).toEqual({ kind: 'throttled' });
     await store.recordOutcome(ids[0]!, 't1', 1, { kind: 'delivered' });
-    expect(await store.claimAttempt(ids[2]!, 't1', 60_000, 2)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(ids[2]!, 't1', 60_000, 2)).toMatchObject({ kind: 'claimed', attempt: 1 });
   });
 
   test('all deliveries delivered makes the submission delivered', async () => {
@@ -148,19 +190,19 @@ describe.each(implementations)('%s store', (_name, create) => {
     const { submission } = await accept();
     await store.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
     const before = Date.now();
-    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     const busy = await store.claimAttempt(submission.id, 't1', 60_000);
     expect(busy.kind).toBe('busy');
     expect((busy as { until: Date }).until.getTime()).toBeGreaterThanOrEqual(before + 60_000);
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'network-error', detail: 'x', nextAttemptAt: new Date() });
-    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
     await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered' });
     expect(await store.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'done' });
 
     // An expired lease (its holder died) can be taken over.
-    expect(await store.claimAttempt(submission.id, 't2', 50)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(submission.id, 't2', 50)).toMatchObject({ kind: 'claimed', attempt: 1 });
     await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 2 });
+    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
   });
 
   /** A submission whose delivery to t1 is dead after one rejected attempt (t2 delivered). */
@@ -189,7 +231,7 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(status.deliveries[0]).toMatchObject({ target: 't1', state: 'pending', attempts: 0 });
     expect(status.deliveries[0]!.reason).toBeUndefined();
     expect(status.history.at(-1)).toMatchObject({ event: 'replayed', target: 't1', detail: 'by ops-anna' });
-    expect(await store.claimAttempt(id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await store.claimAttempt(id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     await store.recordOutcome(id, 't1', 1, { kind: 'delivered' });
     expect((await store.get(id))!.state).toBe('delivered');
     expect(await store.audit({ submissionId: id, limit: 10 })).toMatchObject([{ actor: 'ops-anna', action: 'replay', submissionId: id, target: 't1' }]);
@@ -346,7 +388,7 @@ describe('postgres store shared by several router instances', () => {
     const { submission } = await acceptOn(a);
     await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
     const claims = await onBoth(10, (store) => store.claimAttempt(submission.id, 't1', 60_000));
-    expect(claims.filter((c) => c.kind === 'claimed')).toEqual([{ kind: 'claimed', attempt: 1 }]);
+    expect(claims.filter((c) => c.kind === 'claimed')).toMatchObject([{ kind: 'claimed', attempt: 1 }]);
     const busy = claims.filter((c): c is { kind: 'busy'; until: Date } => c.kind === 'busy');
     expect(busy).toHaveLength(9);
     expect(new Set(busy.map((c) => c.until.getTime())).size).toBe(1);
@@ -358,8 +400,8 @@ describe('postgres store shared by several router instances', () => {
     for (let i = 0; i < 20; i += 1) {
       const { submission } = await acceptOn(a, `b7d2e4c1-0000-4000-8000-${String(i).padStart(12, '0')}`);
       await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }]);
-      expect(await a.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
-      expect(await b.claimAttempt(submission.id, 't2', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+      expect(await a.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
+      expect(await b.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
       const last = i % 2 ? { kind: 'dead' as const, reason: 'http-status', detail: 'HTTP 400' } : { kind: 'delivered' as const };
       await Promise.all([
         a.recordOutcome(submission.id, 't1', 1, { kind: 'delivered' }),
@@ -390,7 +432,7 @@ describe('postgres store shared by several router instances', () => {
   test('an instance that starts later leaves the leases of running instances alone', async () => {
     const { submission } = await acceptOn(a);
     await a.recordRouting(submission.id, facts, ['r'], [{ target: 't1', route: 'r' }]);
-    expect(await a.claimAttempt(submission.id, 't1', 60_000)).toEqual({ kind: 'claimed', attempt: 1 });
+    expect(await a.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     const later = await openPostgres(url, schema);
     opened.push(later);
     expect((await later.claimAttempt(submission.id, 't1', 60_000)).kind).toBe('busy');

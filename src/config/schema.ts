@@ -245,6 +245,11 @@ export const configSchema = z.strictObject({
      * instance) waits this long before it may try; keep it above the slowest adapter's timeout.
      */
     leaseTime: duration.default(120_000),
+    /**
+     * Memory (estimated) for documents kept from intake to delivery, so that each is parsed once; the oldest
+     * go first when it is full, and are then read and parsed again. 0 turns it off.
+     */
+    documentCache: z.union([z.literal(0), size]).default(64 * 1024 ** 2),
   }).prefault({}),
   targets: z.record(name, targetSchema),
   routes: z.array(routeSchema).min(1),

@@ -1,7 +1,8 @@
-// Rules both stores share for the operator's side: a submission's tenant and its state from its deliveries.
+// Rules both stores share: a submission's tenant, its state from its deliveries, the events they record.
 import type { Facts } from '../envelope/envelope';
 import { toAgs } from '../route/keys';
-import type { DeliveryState, Receipt, SubmissionState } from './store';
+import type { RoutedTarget } from '../route/router';
+import type { DeliveryState, HistoryEvent, Receipt, SubmissionState } from './store';
 
 /** The AGS a submission belongs to, from its `ags` or `ars` fact. */
 export function tenantOf(facts: Facts): string | undefined {
@@ -34,3 +35,9 @@ export const receiptRecord = (receipt: Receipt): Receipt => ({
 
 export const describeReceipt = (receipt: Receipt, actor: string): string =>
   `${receipt.status}${receipt.fileNumber ? `, file number ${receipt.fileNumber}` : ''} (reported by ${actor})`;
+
+/** The history event of a routing decision: `routed` with routes and targets, or `parked` without a route. */
+export const routingEvent = (routes: string[], targets: RoutedTarget[]): Omit<HistoryEvent, 'at'> =>
+  targets.length === 0
+    ? { event: 'parked', reason: 'no-route', detail: 'no route matched' }
+    : { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` };

@@ -8,7 +8,7 @@ import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
 import { PostgresPayloadStore } from './postgres-payload-store';
-import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
+import { describeReceipt, finalState, receiptRecord, routingEvent, tenantOf } from './operations';
 import {
   SUBMISSION_STATES, purgedDetail, receivedDetail,
   type AttachmentRecord, type AttemptOutcome, type AuditEntry, type AuditRecord, type Claim, type DeliveryRecord, type DeliveryState, type HistoryEvent, type NewSubmission,
@@ -201,26 +201,47 @@ export class PostgresStore implements Store {
    */
   async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
     const detail = receivedDetail(input);
+    const { routing } = input;
+    const parked = routing !== undefined && routing.targets.length === 0;
+    const state: SubmissionState = parked ? 'parked' : 'received';
+    const attachments = (input.attachments ?? []).map((a, position) => ({
+      position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
+    }));
+    const deliveries = (routing?.targets ?? []).map((t, position) => ({ target: t.target, position, route: t.route }));
+    const events = [{ event: 'received', reason: null, detail }, ...(routing ? [routingEvent(routing.routes, routing.targets)] : [])]
+      .map((e) => ({ event: e.event, reason: e.reason ?? null, detail: e.detail ?? null }));
+    // One statement, so one round trip and one commit: the submission (skipped when its messageUuid exists),
+    // then — only for a row inserted — its payload, attachment references, deliveries and events. A
+    // concurrent insert of the same messageUuid makes this one wait for it and then insert nothing.
+    const { rows } = await sql<{ id: string }>`
+      WITH s AS (
+        INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
+        VALUES (${randomUUID()}, ${input.messageUuid}, ${state}, ${parked ? 'no-route' : null}, ${input.source}, ${input.client ?? null},
+          ${JSON.stringify(routing?.facts ?? input.facts)}::jsonb, ${JSON.stringify(routing?.routes ?? [])}::jsonb,
+          ${routing ? tenantOf(routing.facts) ?? null : null}, ${input.payload.length}, now(), now())
+        ON CONFLICT (message_uuid) DO NOTHING
+        RETURNING id
+      ), p AS (
+        INSERT INTO payloads (submission_id, body) SELECT id, ${input.payload} FROM s
+      ), a AS (
+        INSERT INTO attachments (submission_id, position, id, name, media_type, size, sha256, blob_key, role)
+        SELECT s.id, x.position, x.id, x.name, x.media_type, x.size, x.sha256, x.blob_key, x.role
+        FROM s, jsonb_to_recordset(${JSON.stringify(attachments)}::jsonb)
+          AS x(position integer, id text, name text, media_type text, size bigint, sha256 text, blob_key text, role text)
+      ), d AS (
+        INSERT INTO deliveries (submission_id, target, position, route, state, updated_at)
+        SELECT s.id, x.target, x.position, x.route, 'pending', now()
+        FROM s, jsonb_to_recordset(${JSON.stringify(deliveries)}::jsonb) AS x(target text, position integer, route text)
+      ), e AS (
+        INSERT INTO events (submission_id, at, event, reason, detail)
+        SELECT s.id, now(), x.e->>'event', x.e->>'reason', x.e->>'detail'
+        FROM s, jsonb_array_elements(${JSON.stringify(events)}::jsonb) WITH ORDINALITY AS x(e, n)
+        ORDER BY x.n
+      )
+      SELECT id FROM s`.execute(this.db);
+    const inserted = rows[0];
+    if (inserted) return { submission: { id: inserted.id, messageUuid: input.messageUuid, state }, created: true };
     return this.db.transaction().execute(async (trx) => {
-      const inserted = await trx.insertInto('submissions')
-        .values({
-          id: randomUUID(), message_uuid: input.messageUuid, state: 'received', source: input.source, client: input.client ?? null,
-          facts: JSON.stringify(input.facts), size: input.payload.length, received_at: now, updated_at: now,
-        })
-        .onConflict((oc) => oc.column('message_uuid').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (inserted) {
-        await trx.insertInto('payloads').values({ submission_id: inserted.id, body: input.payload }).execute();
-        const attachments = input.attachments ?? [];
-        if (attachments.length) {
-          await trx.insertInto('attachments').values(attachments.map((a, position) => ({
-            submission_id: inserted.id, position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
-          }))).execute();
-        }
-        await this.event(trx, inserted.id, { event: 'received', detail });
-        return { submission: { id: inserted.id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
-      }
       // A new statement in READ COMMITTED: sees the row the conflicting transaction committed.
       const existing = await trx.selectFrom('submissions').select(['id', 'message_uuid', 'state'])
         .where('message_uuid', '=', input.messageUuid).executeTakeFirstOrThrow();
@@ -334,6 +355,8 @@ export class PostgresStore implements Store {
       const updated = await trx.updateTable('submissions')
         .set({ state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), tenant: tenantOf(facts) ?? null, updated_at: now })
         .where('id', '=', id).where('state', '=', 'received')
+        // (a submission routed at intake is `received` with its deliveries until they are queued)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('deliveries').select('target').where('deliveries.submission_id', '=', id))))
         .returning('id')
         .executeTakeFirst();
       if (!updated) return false;
@@ -341,11 +364,17 @@ export class PostgresStore implements Store {
         await trx.insertInto('deliveries')
           .values(targets.map((t, position) => ({ submission_id: id, target: t.target, position, route: t.route, state: 'pending' as const, updated_at: now })))
           .execute();
-        await this.event(trx, id, { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` });
-      } else {
-        await this.event(trx, id, { event: 'parked', reason: 'no-route', detail: 'no route matched' });
       }
+      await this.event(trx, id, routingEvent(routes, targets));
       return true;
+    });
+  }
+
+  async markRouted(id: string): Promise<void> {
+    // Without waiting for the WAL flush: should this write be lost, the sweep queues the deliveries again.
+    await this.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+      await trx.updateTable('submissions').set({ state: 'routed', updated_at: now }).where('id', '=', id).where('state', '=', 'received').execute();
     });
   }
 
@@ -407,18 +436,22 @@ export class PostgresStore implements Store {
   }
 
   private async claim(db: Kysely<Database>, id: string, target: string, leaseMs: number): Promise<Claim> {
-    const claimed = await db.updateTable('deliveries')
-      .set((eb) => ({
-        attempts: eb('attempts', '+', 1),
-        lease_until: sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`,
-        updated_at: now,
-      }))
-      .where('submission_id', '=', id).where('target', '=', target).where('state', '=', 'pending')
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-      .returning('attempts')
-      .executeTakeFirst();
-    if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
+    // With the claim, in the same round trip, what the attempt needs of the submission.
+    const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string }>`
+      UPDATE deliveries d
+      SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
+      FROM submissions s
+      WHERE d.submission_id = ${id} AND d.target = ${target} AND d.state = 'pending'
+        AND (d.lease_until IS NULL OR d.lease_until <= now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
+        AND s.id = d.submission_id
+      RETURNING d.attempts, d.route, s.facts, s.received_at, s.client,
+        (SELECT count(*) FROM attachments a WHERE a.submission_id = d.submission_id) AS attachments`.execute(db);
+    if (claimed) {
+      return {
+        kind: 'claimed', attempt: claimed.attempts,
+        context: { facts: claimed.facts, route: claimed.route, receivedAt: iso(claimed.received_at), client: orUndefined(claimed.client), attachments: Number(claimed.attachments) },
+      };
+    }
     const row = await db.selectFrom('deliveries').select(['state', 'lease_until', 'next_attempt_at', sql<Date>`now()`.as('now')])
       .where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
     if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
@@ -434,30 +467,42 @@ export class PostgresStore implements Store {
    * after the first committed, and one of them sees no delivery pending and sets the final state.
    */
   async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {
+    const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
+    const reason = outcome.kind === 'delivered' ? null : outcome.reason;
+    const detail = outcome.detail ?? null;
+    const reference = outcome.kind === 'delivered' ? outcome.reference ?? null : null;
+    const nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
+    const eventDetail = outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail ?? null;
     await this.db.transaction().execute(async (trx) => {
       await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
         () => new Error(`no submission ${id}`),
       );
-      const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
-      const updated = await trx.updateTable('deliveries')
-        .set((eb) => ({
-          state,
-          reason: outcome.kind === 'delivered' ? null : outcome.reason,
-          detail: outcome.detail ?? null,
-          reference: outcome.kind === 'delivered' && outcome.reference !== undefined ? outcome.reference : eb.ref('reference'),
-          next_attempt_at: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
-          lease_until: null,
-          updated_at: now,
-        }))
-        .where('submission_id', '=', id).where('target', '=', target)
-        .executeTakeFirst();
-      if (updated.numUpdatedRows === 0n) throw new Error(`no delivery ${target} for submission ${id}`);
-      await this.event(trx, id, {
-        event: 'attempt', target, attempt, outcome: outcome.kind,
-        reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
-        detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
-      });
-      await this.settleState(trx, id);
+      // One statement after the lock (a new snapshot in READ COMMITTED: it sees what the previous holder
+      // committed): the delivery, its event, and the submission's state from the other deliveries plus this
+      // one's new state (a statement does not see its own CTEs' changes).
+      const { rows: [row] } = await sql<{ updated: string }>`
+        WITH d AS (
+          UPDATE deliveries SET state = ${state}, reason = ${reason}, detail = ${detail}, reference = COALESCE(${reference}, reference),
+            next_attempt_at = ${nextAttemptAt}, lease_until = NULL, updated_at = now()
+          WHERE submission_id = ${id} AND target = ${target}
+          RETURNING 1
+        ), e AS (
+          INSERT INTO events (submission_id, at, event, target, attempt, outcome, reason, detail)
+          SELECT ${id}, now(), 'attempt', ${target}, ${attempt}, ${outcome.kind}, ${reason}, ${eventDetail} FROM d
+        ), states AS (
+          SELECT state FROM deliveries WHERE submission_id = ${id} AND target <> ${target}
+          UNION ALL SELECT ${state}::text FROM d
+        ), s AS (
+          UPDATE submissions SET state = CASE
+              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'pending') THEN 'routed'
+              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'dead') THEN 'failed'
+              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'delivered') THEN 'delivered'
+              ELSE 'discarded' END,
+            reason = NULL, updated_at = now()
+          WHERE id = ${id} AND EXISTS (SELECT 1 FROM d)
+        )
+        SELECT count(*) AS updated FROM d`.execute(trx);
+      if (Number(row!.updated) === 0) throw new Error(`no delivery ${target} for submission ${id}`);
     });
   }
 

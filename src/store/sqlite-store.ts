@@ -4,7 +4,7 @@ import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import type { SqliteDatabase } from './sqlite';
-import { describeReceipt, finalState, receiptRecord, tenantOf } from './operations';
+import { describeReceipt, finalState, receiptRecord, routingEvent, tenantOf } from './operations';
 import { mergeMinutes, purgedDetail, receivedDetail, SUBMISSION_STATES, type StoreStats } from './store';
 import type {
   AttachmentRecord, AttemptOutcome, AuditEntry, AuditRecord, Claim, DeliveryRecord, HistoryEvent, NewSubmission, OperatorResult, Receipt, Store, SubmissionListItem,
@@ -74,8 +74,8 @@ export class SqliteStore implements Store {
       byUuid: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE message_uuid = ?'),
       byId: db.prepare<[string], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
       insertSubmission: db.prepare(
-        `INSERT INTO submissions (id, message_uuid, state, source, client, facts, size, received_at, updated_at)
-         VALUES (@id, @messageUuid, 'received', @source, @client, @facts, @size, @now, @now)`,
+        `INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
+         VALUES (@id, @messageUuid, @state, @reason, @source, @client, @facts, @routes, @tenant, @size, @now, @now)`,
       ),
       insertPayload: db.prepare('INSERT INTO payloads (submission_id, body) VALUES (?, ?)'),
       payload: db.prepare<[string], { body: Buffer }>('SELECT body FROM payloads WHERE submission_id = ?'),
@@ -97,6 +97,7 @@ export class SqliteStore implements Store {
       received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
       setTenant: db.prepare('UPDATE submissions SET tenant = ? WHERE id = ?'),
+      markRouted: db.prepare("UPDATE submissions SET state = 'routed', updated_at = ? WHERE id = ? AND state = 'received'"),
       resetDelivery: db.prepare(
         `UPDATE deliveries SET state = 'pending', attempts = 0, reason = NULL, detail = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = ?
          WHERE submission_id = ? AND target = ?`,
@@ -105,11 +106,14 @@ export class SqliteStore implements Store {
       insertAudit: db.prepare('INSERT INTO audit (at, actor, action, submission_id, target, detail) VALUES (@at, @actor, @action, @submissionId, @target, @detail)'),
       insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
       deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
-      claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number }>(
+      claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number; route: string }>(
         `UPDATE deliveries SET attempts = attempts + 1, lease_until = @until, updated_at = @at
          WHERE submission_id = @id AND target = @target AND state = 'pending' AND (lease_until IS NULL OR lease_until <= @now)
            AND (next_attempt_at IS NULL OR next_attempt_at <= @at)
-         RETURNING attempts`,
+         RETURNING attempts, route`,
+      ),
+      claimContext: db.prepare<[string, string], { facts: string; received_at: string; client: string | null; attachments: number }>(
+        'SELECT facts, received_at, client, (SELECT count(*) FROM attachments WHERE submission_id = ?) AS attachments FROM submissions WHERE id = ?',
       ),
       leased: db.prepare<[string, number], number>("SELECT count(*) FROM deliveries WHERE target = ? AND state = 'pending' AND lease_until > ?").pluck(),
       delivery: db.prepare<[string, string], { state: string; lease_until: number | null; next_attempt_at: string | null }>('SELECT state, lease_until, next_attempt_at FROM deliveries WHERE submission_id = ? AND target = ?'),
@@ -138,11 +142,19 @@ export class SqliteStore implements Store {
         return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
       }
       const id = randomUUID();
-      this.statements.insertSubmission.run({ id, messageUuid: input.messageUuid, source: input.source, client: input.client ?? null, facts: JSON.stringify(input.facts), size: input.payload.length, now });
+      const { routing } = input;
+      const parked = routing !== undefined && routing.targets.length === 0;
+      const state: SubmissionState = parked ? 'parked' : 'received';
+      this.statements.insertSubmission.run({
+        id, messageUuid: input.messageUuid, state, reason: parked ? 'no-route' : null, source: input.source, client: input.client ?? null,
+        facts: JSON.stringify(routing?.facts ?? input.facts), routes: JSON.stringify(routing?.routes ?? []), tenant: routing ? tenantOf(routing.facts) ?? null : null,
+        size: input.payload.length, now,
+      });
       this.statements.insertPayload.run(id, input.payload);
       (input.attachments ?? []).forEach((a, position) => this.statements.insertAttachment.run({ submissionId: id, position, ...a }));
       this.event(id, { event: 'received', detail: receivedDetail(input) }, now);
-      return { submission: { id, messageUuid: input.messageUuid, state: 'received' as const }, created: true };
+      if (routing) this.routed(id, routing.routes, routing.targets, now);
+      return { submission: { id, messageUuid: input.messageUuid, state }, created: true };
     })();
   }
 
@@ -220,16 +232,25 @@ export class SqliteStore implements Store {
   async recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean> {
     return this.db.transaction(() => {
       const row = this.statements.byId.get(id);
-      if (!row || row.state !== 'received') return false;
+      // (a submission routed at intake is `received` with its deliveries until they are queued)
+      if (!row || row.state !== 'received' || this.statements.deliveries.get(id)) return false;
       const now = new Date().toISOString();
       const parked = targets.length === 0;
       this.statements.setState.run({ id, state: parked ? 'parked' : 'routed', reason: parked ? 'no-route' : null, facts: JSON.stringify(facts), routes: JSON.stringify(routes), now });
       this.statements.setTenant.run(tenantOf(facts) ?? null, id);
-      for (const t of targets) this.statements.insertDelivery.run(id, t.target, t.route, now);
-      if (parked) this.event(id, { event: 'parked', reason: 'no-route', detail: 'no route matched' }, now);
-      else this.event(id, { event: 'routed', detail: `routes ${routes.join(', ')}; targets ${targets.map((t) => t.target).join(', ')}` }, now);
+      this.routed(id, routes, targets, now);
       return true;
     })();
+  }
+
+  /** The deliveries of a routing decision and its event (inside the caller's transaction). */
+  private routed(id: string, routes: string[], targets: RoutedTarget[], now: string): void {
+    for (const t of targets) this.statements.insertDelivery.run(id, t.target, t.route, now);
+    this.event(id, routingEvent(routes, targets), now);
+  }
+
+  async markRouted(id: string): Promise<void> {
+    this.statements.markRouted.run(new Date().toISOString(), id);
   }
 
   async deliveries(id: string): Promise<DeliveryRecord[]> {
@@ -249,7 +270,13 @@ export class SqliteStore implements Store {
         return row.state === 'pending' ? { kind: 'throttled' } : { kind: 'done' };
       }
       const claimed = this.statements.claim.get({ id, target, now, until: now + leaseMs, at: new Date(now).toISOString() });
-      if (claimed) return { kind: 'claimed', attempt: claimed.attempts };
+      if (claimed) {
+        const context = this.statements.claimContext.get(id, id)!;
+        return {
+          kind: 'claimed', attempt: claimed.attempts,
+          context: { facts: JSON.parse(context.facts) as Facts, route: claimed.route, receivedAt: context.received_at, client: orUndefined(context.client), attachments: context.attachments },
+        };
+      }
       const row = this.statements.delivery.get(id, target);
       if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
       if (row.state !== 'pending') return { kind: 'done' };

@@ -40,6 +40,13 @@ export interface NewSubmission {
   attachments?: readonly AttachmentRecord[];
   /** The authenticated client that sent it (its status callbacks go there). */
   client?: string;
+  /**
+   * The routing decision, when the intake could make it (facts complete, routes evaluated): stored with the
+   * submission in the same transaction — its deliveries pending, or the submission parked when there are
+   * none. The submission stays `received` until the caller has queued the deliveries and calls
+   * `markRouted`, so that the sweep of `received` submissions queues them should that step be lost.
+   */
+  routing?: { facts: Facts; routes: string[]; targets: RoutedTarget[] };
 }
 
 /** What a back office reported about a delivery it received (its own check after import). */
@@ -100,8 +107,18 @@ export interface SubmissionStatus extends SubmissionSummary {
   purgedAt?: string;
 }
 
+/** What a delivery attempt needs to know of its submission, read with the claim. */
+export interface ClaimContext {
+  facts: Facts;
+  route: string;
+  receivedAt: string;
+  client?: string;
+  /** Number of attachment references (0: the attempt need not read them). */
+  attachments: number;
+}
+
 export type Claim =
-  | { kind: 'claimed'; attempt: number }
+  | { kind: 'claimed'; attempt: number; context: ClaimContext }
   | { kind: 'busy'; until: Date }
   | { kind: 'done' }
   /** The target has `maxInFlight` attempts running (across all instances sharing the store). */
@@ -207,6 +224,12 @@ export interface Store {
    * with reason `no-route` when there are none. Returns false if the submission was already routed.
    */
   recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean>;
+  /**
+   * A submission routed at intake (`NewSubmission.routing`) whose deliveries are queued now: `received`
+   * becomes `routed` (any other state stays). Losing this write is harmless — the sweep queues the
+   * deliveries again, and queued copies are claimed once — so it need not wait for the disk.
+   */
+  markRouted(id: string): Promise<void>;
   deliveries(id: string): Promise<DeliveryRecord[]>;
   /**
    * Claims a pending delivery for one attempt, atomically: counts the attempt durably (before the adapter
