@@ -144,13 +144,14 @@ export class Pipeline {
 
   private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions): Promise<ReceiveResult> {
     const { config, store, transport, metrics } = this.deps;
-    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator);
+    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator, config.extractFacts.paths);
     const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
     // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
     // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
     const start = process.hrtime.bigint();
     const document = lazyDocument(checked.text);
-    const facts: Facts = { ...known, ...(Object.keys(config.raw.facts).length ? config.extractFacts(document(), known) : {}) };
+    // Facts by plain element path were read on the strict pass; the DOM is parsed only if something needs it.
+    const facts: Facts = { ...known, ...config.extractFacts(document, known, checked.pathValues) };
     let routing: NewSubmission['routing'];
     try {
       const decision = config.router.decide({ facts, document });
@@ -271,7 +272,7 @@ export class Pipeline {
       const start = process.hrtime.bigint();
       const raw = (await store.payload(submissionId))!;
       const document = lazyDocument(raw);
-      const extracted = Object.keys(config.raw.facts).length ? config.extractFacts(document(), status.facts) : {};
+      const extracted = config.extractFacts(document, status.facts);
       const facts: Facts = { ...status.facts, ...extracted };
       const decision = config.router.decide({ facts, document });
       if (await store.recordRouting(submissionId, facts, decision.routes, decision.targets)) {

@@ -93,7 +93,7 @@ describe('a valid configuration', () => {
   it('the compiled router and fact extractor work', () => {
     const loaded = compileConfig(base(), 'test.yaml');
     const document = parseDom('<xbau:a xmlns:xbau="http://www.xleitstelle.de/xbau/2/6"><xbau:empfangendeStelle><kennung> bab:09162000 </kennung></xbau:empfangendeStelle></xbau:a>');
-    expect(loaded.extractFacts(document, {})).toEqual({ gemeinde: 'bab:09162000' });
+    expect(loaded.extractFacts(() => document, {})).toEqual({ gemeinde: 'bab:09162000' });
     expect(loaded.router.decide({ facts: { reader: 'bab:09162000' }, document: () => document })).toEqual({
       routes: ['archiv', 'muenchen'],
       targets: [{ target: 'archiv', route: 'archiv' }, { target: 'lbk', route: 'muenchen' }],

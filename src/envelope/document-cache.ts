@@ -36,7 +36,8 @@ export class DocumentCache {
    */
   put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document }): void {
     this.delete(id);
-    const cost = raw.length * (parsed?.dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : 1);
+    // The bytes, plus the DOM or else the decoded text (up to two bytes per character) when kept.
+    const cost = raw.length * (parsed?.dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : parsed ? 3 : 1);
     if (uses <= 0 || cost > this.maxBytes) return;
     this.entries.set(id, { raw, text: parsed?.text, dom: parsed?.dom, uses, cost });
     this.held += cost;

@@ -3,6 +3,32 @@ import { DOMParser, type Document } from '@xmldom/xmldom';
 import { InputError } from '../errors';
 
 /**
+ * xmldom 0.9's parser builds a new Unicode RegExp from the grammar for every end tag (`g.reg(...)` in
+ * lib/sax.js) — a tenth of the router's CPU in the benchmark profile (xmldom issue #950, parser slower
+ * since 0.9). `reg` is a pure function of its arguments and its expressions have no `g`/`y` flag (no
+ * state between matches), so the same expression can serve every call: memoise it by the parts' sources.
+ * Should a later xmldom no longer have it, parsing works as before, only slower.
+ */
+function memoiseGrammarRegExps(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- an internal module without types or export map
+  const grammar = require('@xmldom/xmldom/lib/grammar') as { reg?: (...parts: Array<RegExp | string>) => RegExp; memoised?: boolean };
+  const reg = grammar.reg;
+  if (typeof reg !== 'function' || grammar.memoised) return;
+  const compiled = new Map<string, RegExp>();
+  grammar.reg = function memoisedReg(this: unknown, ...parts: Array<RegExp | string>): RegExp {
+    const key = parts.map((part) => (typeof part === 'string' ? `s:${part}` : `r:${part.source}/${part.flags}`)).join('\u0000');
+    let expression = compiled.get(key);
+    if (!expression) {
+      expression = reg.apply(this, parts);
+      if (!expression.global && !expression.sticky && compiled.size < 64) compiled.set(key, expression);
+    }
+    return expression;
+  };
+  grammar.memoised = true;
+}
+memoiseGrammarRegExps();
+
+/**
  * Parses text that passed `inspectXml`. Any warning or error from xmldom is still fatal: defence in depth,
  * so that a document the gate let through can never be half-parsed.
  */

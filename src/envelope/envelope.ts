@@ -7,6 +7,7 @@ import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
 import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
+import { elementPath, type ElementPath } from './stream-path';
 
 /** Flat routing facts: the XÖV facts plus configured ones. Keys and ids only, never personal content. */
 export type Facts = Readonly<Record<string, string | boolean | undefined>>;
@@ -17,16 +18,18 @@ export interface CheckedMessage {
   /** Facts beyond the XÖV ones, e.g. the `transaction.*` attributes of an intelliForm `myForm` document. */
   extraFacts: Record<string, string>;
   elementCount: number;
+  /** The values of the `paths` asked for, read on the strict pass (see `FactExtractor.paths`). */
+  pathValues: Array<string | undefined>;
 }
 
 /**
  * Intake's check of one message: decode, strict gate, then the XÖV header — or, for intelliForm's own
  * `myForm` form data, its transaction attributes. Throws InputError.
  */
-export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
+export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }, paths: readonly ElementPath[] = []): CheckedMessage {
   const text = decodeXml(body);
-  const outline = inspectXml(text, limits);
-  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
+  const outline = inspectXml(text, limits, paths);
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues };
 }
 
 /** The XÖV header's facts — or, for intelliForm's own `myForm` form data, those of its transaction attributes. */
@@ -41,29 +44,49 @@ function headerFacts(body: Buffer, outline: XmlOutline, header: Omit<HeaderOptio
  * version (before the header is read, so a schema-invalid header is refused as `schema-invalid` naming
  * the element), then the XÖV header. Every intake calls this one function. Throws InputError.
  */
-export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator): Promise<CheckedMessage> {
+export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator, paths: readonly ElementPath[] = []): Promise<CheckedMessage> {
   const text = decodeXml(body);
-  const outline = inspectXml(text, limits);
+  const outline = inspectXml(text, limits, paths);
   // intelliForm's `myForm` has no XSD: it is form data, not an XÖV message.
   if (validator && !isMyForm(outline)) {
     const { root } = outline;
     await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
   }
-  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount };
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues };
 }
 
-/** Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins. */
-export type FactExtractor = (document: Document, known: Facts) => Record<string, string | undefined>;
+/**
+ * Configured facts compiled once: name → XPath(s) evaluated as string; the first non-empty one wins.
+ * Expressions that are a plain element path are listed in `paths`: given their values from the intake's
+ * streaming pass (`streamed`, in that order), the extractor needs no DOM for them, and parses the document
+ * (`document()`) only for an expression it must evaluate.
+ */
+export interface FactExtractor {
+  (document: () => Document, known: Facts, streamed?: ReadonlyArray<string | undefined>): Record<string, string | undefined>;
+  readonly paths: readonly ElementPath[];
+}
 
 export function compileFacts(definitions: Record<string, string[]>, namespaces: Namespaces): FactExtractor {
-  const compiled = Object.entries(definitions).map(([name, expressions]) => [name, expressions.map((e) => compileXPath(e, namespaces))] as const);
-  return (document, known) => {
+  const paths: ElementPath[] = [];
+  const compiled = Object.entries(definitions).map(([name, expressions]) => [name, expressions.map((e) => {
+    const path = elementPath(e, namespaces);
+    return { xpath: compileXPath(e, namespaces), path: path ? paths.push(path) - 1 : undefined };
+  })] as const);
+  const extract = (document: () => Document, known: Facts, streamed?: ReadonlyArray<string | undefined>) => {
     const facts: Record<string, string | undefined> = {};
     for (const [name, expressions] of compiled) {
       // Facts defined earlier are visible to later ones as $name, like the XÖV facts ($reader, $messageType, ...).
       const variables = { ...known, ...facts };
-      facts[name] = expressions.map((expression) => expression.string(document, variables).trim()).find((value) => value !== '');
+      facts[name] = undefined;
+      for (const { xpath, path } of expressions) {
+        const value = (streamed && path !== undefined ? streamed[path] ?? '' : xpath.string(document(), variables)).trim();
+        if (value !== '') {
+          facts[name] = value;
+          break;
+        }
+      }
     }
     return facts;
   };
+  return Object.assign(extract, { paths });
 }

@@ -5,6 +5,7 @@
 // for XPath only after this gate has passed.
 import sax from 'sax';
 import { InputError } from '../errors';
+import { matchesPath, type ElementPath } from './stream-path';
 
 export interface XmlLimits {
   /** Maximum element nesting depth. */
@@ -37,6 +38,8 @@ export interface XmlOutline {
   };
   elementCount: number;
   maxDepthSeen: number;
+  /** Per path asked for: the string value of the first element it selects (undefined: none). */
+  pathValues: Array<string | undefined>;
 }
 
 const HEADER = /^nachrichtenkopf(\.|$)/i;
@@ -54,8 +57,11 @@ const HEADER_TEXT_PATHS = new Set([
   'autor/verzeichnisdienst/code',
 ]);
 
-/** Runs the strict pass. Throws InputError with the position of the first problem. */
-export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS): XmlOutline {
+/**
+ * Runs the strict pass. Throws InputError with the position of the first problem. Answers `paths` (plain
+ * element paths, see stream-path.ts) on the way, in `pathValues`.
+ */
+export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = []): XmlOutline {
   // strictEntities: only XML's five predefined entities; without it sax accepts HTML ones such as &nbsp;
   // (the option is missing from @types/sax).
   const parser = sax.parser(true, { xmlns: true, position: true, trim: false, strictEntities: true } as sax.SAXOptions);
@@ -69,6 +75,10 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
   let headerPath: string[] | undefined;
   let headerDepth = -1;
   let collecting: { path: string; text: string } | undefined;
+  // The open elements, only while paths are asked for; the values found and those being collected.
+  const open: Array<{ namespace: string; localName: string }> = [];
+  const pathValues: Array<string | undefined> = paths.map(() => undefined);
+  const pathTexts: Array<{ index: number; depth: number; text: string }> = [];
 
   const where = () => `line ${parser.line + 1}, column ${parser.column + 1}`;
   const fail = (error: InputError): never => {
@@ -85,6 +95,14 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
     if (depth > maxDepthSeen) maxDepthSeen = depth;
     if (depth > limits.maxDepth) fail(new InputError('xml-too-deep', `element nesting exceeds ${limits.maxDepth} levels at ${where()}`));
     if (elementCount > limits.maxElements) fail(new InputError('xml-too-many-elements', `more than ${limits.maxElements} elements`));
+    if (paths.length) {
+      open.push({ namespace: node.uri, localName: node.local });
+      paths.forEach((path, index) => {
+        if (pathValues[index] === undefined && path.length === depth && !pathTexts.some((t) => t.index === index) && matchesPath(path, open)) {
+          pathTexts.push({ index, depth, text: '' });
+        }
+      });
+    }
     if (depth === 1) {
       const attributes: Record<string, string> = {};
       const qualifiedAttributes: Record<string, string> = {};
@@ -92,7 +110,7 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
         if (!attr.prefix || attr.uri === '') attributes[attr.local] = attr.value;
         else if (attr.prefix !== 'xmlns') qualifiedAttributes[`{${attr.uri}}${attr.local}`] = attr.value.slice(0, MAX_FIELD_CHARS);
       }
-      outline = { root: { localName: node.local, namespace: node.uri, attributes, qualifiedAttributes }, elementCount: 0, maxDepthSeen: 0 };
+      outline = { root: { localName: node.local, namespace: node.uri, attributes, qualifiedAttributes }, elementCount: 0, maxDepthSeen: 0, pathValues };
       return;
     }
     if (depth === 2 && outline && !outline.header && HEADER.test(node.local)) {
@@ -113,6 +131,7 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
   };
   const onText = (text: string) => {
     if (collecting && collecting.text.length < MAX_FIELD_CHARS) collecting.text += text;
+    for (const collected of pathTexts) collected.text += text;
   };
   parser.ontext = (text) => {
     if (depth === 0 && text.trim() !== '') {
@@ -124,6 +143,15 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS)
   };
   parser.oncdata = onText;
   parser.onclosetag = () => {
+    if (paths.length) {
+      open.pop();
+      for (let i = pathTexts.length - 1; i >= 0; i -= 1) {
+        const collected = pathTexts[i]!;
+        if (collected.depth !== depth) continue;
+        pathValues[collected.index] = collected.text;
+        pathTexts.splice(i, 1);
+      }
+    }
     if (headerPath && outline?.header) {
       if (depth === headerDepth) {
         headerPath = undefined;

@@ -1,0 +1,55 @@
+// Facts the intake reads on its one streaming pass, without building a DOM: XPath expressions that are a
+// plain absolute path of element names — `/*/xbau:bauvorhaben/xbau:verortung/code` or the same inside
+// `string(...)` — are answered by the strict gate as it streams (the string value of the first matching
+// element, as XPath's string() gives it). Anything else (predicates, axes, functions, attributes, `//`)
+// is not recognised here and is evaluated on the DOM as before.
+import type { Namespaces } from './xpath';
+
+/** One step of a plain path: an element name (namespace URI '' for unprefixed names), or `*`. */
+export interface PathStep {
+  namespace: string | undefined;
+  localName: string | undefined;
+}
+
+/** A plain absolute element path, as the gate matches it. */
+export type ElementPath = readonly PathStep[];
+
+// A name: an NCName (letters, digits, '.', '-', '_'; not starting with a digit, '.' or '-').
+const NCNAME = '[A-Za-z_][\\w.-]*';
+const STEP = new RegExp(`^(?:\\*|(?:(${NCNAME}):)?(${NCNAME}))$`);
+
+/**
+ * The element path `expression` consists of, or undefined when it is anything more than
+ * `/step/step/...` or `string(/step/...)` with steps `*`, `name` or `prefix:name`.
+ */
+export function elementPath(expression: string, namespaces: Namespaces): ElementPath | undefined {
+  let path = expression.trim();
+  const wrapped = /^string\s*\(\s*([^()]*?)\s*\)$/.exec(path);
+  if (wrapped) path = wrapped[1]!;
+  if (!path.startsWith('/') || path.startsWith('//')) return undefined;
+  const steps: PathStep[] = [];
+  for (const step of path.slice(1).split('/')) {
+    const match = STEP.exec(step);
+    if (!match) return undefined;
+    if (step === '*') {
+      steps.push({ namespace: undefined, localName: undefined });
+      continue;
+    }
+    const [, prefix, localName] = match;
+    const namespace = prefix === undefined ? '' : namespaces[prefix];
+    if (namespace === undefined) return undefined;
+    steps.push({ namespace, localName });
+  }
+  return steps.length ? steps : undefined;
+}
+
+/** Whether the open elements (root first) are exactly what `path` selects. */
+export function matchesPath(path: ElementPath, open: ReadonlyArray<{ namespace: string; localName: string }>): boolean {
+  if (path.length !== open.length) return false;
+  for (let i = 0; i < path.length; i += 1) {
+    const step = path[i]!;
+    const element = open[i]!;
+    if (step.localName !== undefined && (step.localName !== element.localName || step.namespace !== element.namespace)) return false;
+  }
+  return true;
+}
