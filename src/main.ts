@@ -212,6 +212,7 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         pipeline.stop();
         await retention.stop();
         await transport.stop(graceMs);
+        await pipeline.settle();
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));
         await validator?.close();
         await backbone.close();

@@ -77,6 +77,9 @@ const lazyDocument = (source: Buffer | string) => {
 /** Pause before a throttled delivery (target at `maxInFlight`) asks again. */
 const THROTTLE_WAIT_MS = 200;
 
+/** How long `routed` marks are collected before they are written in one go. */
+const ROUTED_MARK_DELAY_MS = 50;
+
 /** How often, and after how long, submissions stuck in `received` are queued for routing again. */
 const SWEEP_INTERVAL_MS = 30_000;
 
@@ -84,6 +87,9 @@ export class Pipeline {
   private sweep: NodeJS.Timeout | undefined;
   /** Documents from intake to delivery in this process, so that each is parsed once. */
   private readonly documents: DocumentCache;
+  /** Submissions routed at intake whose deliveries are queued, to be marked `routed` in one write. */
+  private readonly routedMarks = new Set<string>();
+  private marking: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
@@ -110,6 +116,32 @@ export class Pipeline {
   /** Stops the periodic sweep (the transport's consumers are stopped by the transport). */
   stop(): void {
     clearInterval(this.sweep);
+  }
+
+  /** Writes what is still buffered (the `routed` marks); call after the transport stopped. */
+  async settle(): Promise<void> {
+    await this.writeRoutedMarks();
+  }
+
+  /**
+   * Marks a submission routed at intake as `routed`, together with others of the next moments in one
+   * write. Until then (and should the write be lost) the submission is `received` with its deliveries,
+   * which the sweep would queue again: harmless, as a delivery is claimed once whatever the copies.
+   */
+  private markRouted(submissionId: string): void {
+    this.routedMarks.add(submissionId);
+    this.marking ??= setTimeout(() => void this.writeRoutedMarks(), ROUTED_MARK_DELAY_MS);
+  }
+
+  private async writeRoutedMarks(): Promise<void> {
+    clearTimeout(this.marking);
+    this.marking = undefined;
+    const ids = [...this.routedMarks];
+    this.routedMarks.clear();
+    if (!ids.length) return;
+    await this.deps.store.markRouted(ids).catch((error: unknown) => {
+      this.deps.log.warn({ err: error, submissions: ids.length }, 'marking routed submissions failed; the sweep queues their deliveries again');
+    });
   }
 
   private async requeueReceived(before?: Date): Promise<void> {
@@ -174,7 +206,7 @@ export class Pipeline {
         this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
         await this.queueDeliveries(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace));
         // Queued: from now on a lost message is the transport's to redeliver, not the sweep's to find.
-        await store.markRouted(submission.id);
+        this.markRouted(submission.id);
       }
     } else if (created || submission.state === 'received') {
       await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
@@ -284,7 +316,7 @@ export class Pipeline {
     // (Also a submission routed at intake whose deliveries may not have been queued: the sweep found it still `received`.)
     const pending = deliveries.filter((d) => d.state === 'pending').map((d) => d.target);
     await this.queueDeliveries(submissionId, pending, formatTraceparent(trace));
-    if (status.state === 'received' && deliveries.length) await store.markRouted(submissionId);
+    if (status.state === 'received' && deliveries.length) this.markRouted(submissionId);
     return { kind: 'ack' };
   }
 
@@ -312,7 +344,7 @@ export class Pipeline {
       // Attempts were counted but never finished (the process died during them): do not try forever.
       const detail = `${attempt - 1} attempts started, none finished`;
       const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
-      await store.recordOutcome(submissionId, target, attempt, dead);
+      await store.recordOutcome(submissionId, target, attempt, dead, { onlyDelivery: context.deliveries === 1 });
       this.documents.release(submissionId);
       this.countAttempt(context, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
       await this.notifyOutcome(submissionId, target);
@@ -322,7 +354,7 @@ export class Pipeline {
     const start = process.hrtime.bigint();
     const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
-    await store.recordOutcome(submissionId, target, attempt, recorded);
+    await store.recordOutcome(submissionId, target, attempt, recorded, { onlyDelivery: context.deliveries === 1 });
     if (recorded.kind !== 'retry') this.documents.release(submissionId);
     this.countAttempt(context, target, outcome, recorded, secondsSince(start));
     if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);

@@ -101,21 +101,33 @@ describe.each(implementations)('%s store', (_name, create) => {
     // Until the deliveries are queued, the sweep finds it; routing it again records nothing.
     expect(await store.listReceived()).toEqual([id]);
     expect(await store.recordRouting(id, facts, ['other'], [{ target: 't3', route: 'other' }])).toBe(false);
-    await store.markRouted(id);
+    await store.markRouted([id]);
     expect(await store.listReceived()).toEqual([]);
     expect((await store.get(id))!.state).toBe('routed');
     expect(await store.list({ tenant: '09162000', limit: 10 })).toMatchObject([{ id }]);
 
     // The claim brings what the attempt needs of the submission; the outcome settles the state as before.
     const claim = await store.claimAttempt(id, 't2', 60_000);
-    expect(claim).toEqual({ kind: 'claimed', attempt: 1, context: { facts: routed, route: 'r1', receivedAt: status.receivedAt, client: undefined, attachments: 1 } });
+    expect(claim).toEqual({ kind: 'claimed', attempt: 1, context: { facts: routed, route: 'r1', receivedAt: status.receivedAt, client: undefined, attachments: 1, deliveries: 2 } });
     await store.recordOutcome(id, 't2', 1, { kind: 'delivered', reference: 'AZ-2' });
     await store.recordOutcome(id, 't1', 0, { kind: 'dead', reason: 'http-400', detail: 'refused' });
     status = (await store.get(id))!;
     expect(status.state).toBe('failed');
     // markRouted changes only a received submission.
-    await store.markRouted(id);
+    await store.markRouted([id]);
     expect((await store.get(id))!.state).toBe('failed');
+
+    // A submission's only delivery: its outcome is recorded without serialising against other deliveries.
+    const sole = await store.accept({ messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000a3', facts, payload: Buffer.from('<z/>'), source: 'http', routing: { facts, routes: ['r1'], targets: [{ target: 't1', route: 'r1' }] } });
+    const soleClaim = await store.claimAttempt(sole.submission.id, 't1', 60_000);
+    expect(soleClaim).toMatchObject({ kind: 'claimed', attempt: 1, context: { deliveries: 1, attachments: 0 } });
+    await store.recordOutcome(sole.submission.id, 't1', 1, { kind: 'retry', reason: 'http-503', detail: 'busy', nextAttemptAt: new Date(Date.now() - 1) }, { onlyDelivery: true });
+    expect((await store.get(sole.submission.id))!).toMatchObject({ state: 'routed', deliveries: [{ state: 'pending', reason: 'http-503' }] });
+    expect(await store.claimAttempt(sole.submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
+    await store.recordOutcome(sole.submission.id, 't1', 2, { kind: 'delivered', reference: 'AZ-3' }, { onlyDelivery: true });
+    expect((await store.get(sole.submission.id))!).toMatchObject({ state: 'delivered', deliveries: [{ state: 'delivered', reference: 'AZ-3' }] });
+    expect((await store.get(sole.submission.id))!.history.map((h) => h.outcome ?? h.event)).toEqual(['received', 'routed', 'retry', 'delivered']);
+    await expect(store.recordOutcome(sole.submission.id, 'nope', 1, { kind: 'delivered' }, { onlyDelivery: true })).rejects.toThrow(/no delivery nope/);
 
     // Resent: the same submission, nothing stored twice; no routes: parked at once.
     expect(await store.accept({ messageUuid: routed.messageUuid, facts, payload: Buffer.from('<x/>'), source: 'http', routing: { facts, routes: [], targets: [] } }))

@@ -14,14 +14,14 @@ function memoiseGrammarRegExps(): void {
   const grammar = require('@xmldom/xmldom/lib/grammar') as { reg?: (...parts: Array<RegExp | string>) => RegExp; memoised?: boolean };
   const reg = grammar.reg;
   if (typeof reg !== 'function' || grammar.memoised) return;
-  const compiled = new Map<string, RegExp>();
+  // xmldom passes the same grammar objects every time: a few entries, compared part by part (strings by value, expressions by identity).
+  const compiled: Array<{ parts: Array<RegExp | string>; expression: RegExp }> = [];
   grammar.reg = function memoisedReg(this: unknown, ...parts: Array<RegExp | string>): RegExp {
-    const key = parts.map((part) => (typeof part === 'string' ? `s:${part}` : `r:${part.source}/${part.flags}`)).join('\u0000');
-    let expression = compiled.get(key);
-    if (!expression) {
-      expression = reg.apply(this, parts);
-      if (!expression.global && !expression.sticky && compiled.size < 64) compiled.set(key, expression);
+    for (const entry of compiled) {
+      if (entry.parts.length === parts.length && entry.parts.every((part, i) => part === parts[i])) return entry.expression;
     }
+    const expression = reg.apply(this, parts);
+    if (!expression.global && !expression.sticky && compiled.length < 16) compiled.push({ parts, expression });
     return expression;
   };
   grammar.memoised = true;

@@ -370,11 +370,12 @@ export class PostgresStore implements Store {
     });
   }
 
-  async markRouted(id: string): Promise<void> {
+  async markRouted(ids: readonly string[]): Promise<void> {
+    if (!ids.length) return;
     // Without waiting for the WAL flush: should this write be lost, the sweep queues the deliveries again.
     await this.db.transaction().execute(async (trx) => {
       await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-      await trx.updateTable('submissions').set({ state: 'routed', updated_at: now }).where('id', '=', id).where('state', '=', 'received').execute();
+      await trx.updateTable('submissions').set({ state: 'routed', updated_at: now }).where('id', 'in', [...ids]).where('state', '=', 'received').execute();
     });
   }
 
@@ -437,7 +438,7 @@ export class PostgresStore implements Store {
 
   private async claim(db: Kysely<Database>, id: string, target: string, leaseMs: number): Promise<Claim> {
     // With the claim, in the same round trip, what the attempt needs of the submission.
-    const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string }>`
+    const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string; deliveries: string }>`
       UPDATE deliveries d
       SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
       FROM submissions s
@@ -445,11 +446,12 @@ export class PostgresStore implements Store {
         AND (d.lease_until IS NULL OR d.lease_until <= now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
         AND s.id = d.submission_id
       RETURNING d.attempts, d.route, s.facts, s.received_at, s.client,
-        (SELECT count(*) FROM attachments a WHERE a.submission_id = d.submission_id) AS attachments`.execute(db);
+        (SELECT count(*) FROM attachments a WHERE a.submission_id = d.submission_id) AS attachments,
+        (SELECT count(*) FROM deliveries o WHERE o.submission_id = d.submission_id) AS deliveries`.execute(db);
     if (claimed) {
       return {
         kind: 'claimed', attempt: claimed.attempts,
-        context: { facts: claimed.facts, route: claimed.route, receivedAt: iso(claimed.received_at), client: orUndefined(claimed.client), attachments: Number(claimed.attachments) },
+        context: { facts: claimed.facts, route: claimed.route, receivedAt: iso(claimed.received_at), client: orUndefined(claimed.client), attachments: Number(claimed.attachments), deliveries: Number(claimed.deliveries) },
       };
     }
     const row = await db.selectFrom('deliveries').select(['state', 'lease_until', 'next_attempt_at', sql<Date>`now()`.as('now')])
@@ -466,20 +468,16 @@ export class PostgresStore implements Store {
    * submission, recorded at once by two instances, are serialized: the second counts the deliveries only
    * after the first committed, and one of them sees no delivery pending and sets the final state.
    */
-  async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void> {
+  async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome, options: { onlyDelivery?: boolean } = {}): Promise<void> {
     const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
     const reason = outcome.kind === 'delivered' ? null : outcome.reason;
     const detail = outcome.detail ?? null;
     const reference = outcome.kind === 'delivered' ? outcome.reference ?? null : null;
     const nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
     const eventDetail = outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail ?? null;
-    await this.db.transaction().execute(async (trx) => {
-      await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
-        () => new Error(`no submission ${id}`),
-      );
-      // One statement after the lock (a new snapshot in READ COMMITTED: it sees what the previous holder
-      // committed): the delivery, its event, and the submission's state from the other deliveries plus this
-      // one's new state (a statement does not see its own CTEs' changes).
+    // One statement: the delivery, its event, and the submission's state from the other deliveries plus
+    // this one's new state (a statement does not see its own CTEs' changes). The same rule as finalState().
+    const record = async (db: Kysely<Database>) => {
       const { rows: [row] } = await sql<{ updated: string }>`
         WITH d AS (
           UPDATE deliveries SET state = ${state}, reason = ${reason}, detail = ${detail}, reference = COALESCE(${reference}, reference),
@@ -501,8 +499,19 @@ export class PostgresStore implements Store {
             reason = NULL, updated_at = now()
           WHERE id = ${id} AND EXISTS (SELECT 1 FROM d)
         )
-        SELECT count(*) AS updated FROM d`.execute(trx);
+        SELECT count(*) AS updated FROM d`.execute(db);
       if (Number(row!.updated) === 0) throw new Error(`no delivery ${target} for submission ${id}`);
+    };
+    // The submission's only delivery, leased by this attempt: nothing else changes the submission now.
+    if (options.onlyDelivery) return record(this.db);
+    await this.db.transaction().execute(async (trx) => {
+      // The submission's row lock first, so that outcomes of two deliveries of one submission, recorded at
+      // once by two instances, are serialized; the statement after it (a new snapshot in READ COMMITTED)
+      // sees what the previous holder committed.
+      await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
+        () => new Error(`no submission ${id}`),
+      );
+      await record(trx);
     });
   }
 

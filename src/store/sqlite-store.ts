@@ -112,8 +112,9 @@ export class SqliteStore implements Store {
            AND (next_attempt_at IS NULL OR next_attempt_at <= @at)
          RETURNING attempts, route`,
       ),
-      claimContext: db.prepare<[string, string], { facts: string; received_at: string; client: string | null; attachments: number }>(
-        'SELECT facts, received_at, client, (SELECT count(*) FROM attachments WHERE submission_id = ?) AS attachments FROM submissions WHERE id = ?',
+      claimContext: db.prepare<{ id: string }, { facts: string; received_at: string; client: string | null; attachments: number; deliveries: number }>(
+        `SELECT facts, received_at, client, (SELECT count(*) FROM attachments WHERE submission_id = @id) AS attachments,
+           (SELECT count(*) FROM deliveries WHERE submission_id = @id) AS deliveries FROM submissions WHERE id = @id`,
       ),
       leased: db.prepare<[string, number], number>("SELECT count(*) FROM deliveries WHERE target = ? AND state = 'pending' AND lease_until > ?").pluck(),
       delivery: db.prepare<[string, string], { state: string; lease_until: number | null; next_attempt_at: string | null }>('SELECT state, lease_until, next_attempt_at FROM deliveries WHERE submission_id = ? AND target = ?'),
@@ -249,8 +250,11 @@ export class SqliteStore implements Store {
     this.event(id, routingEvent(routes, targets), now);
   }
 
-  async markRouted(id: string): Promise<void> {
-    this.statements.markRouted.run(new Date().toISOString(), id);
+  async markRouted(ids: readonly string[]): Promise<void> {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      for (const id of ids) this.statements.markRouted.run(now, id);
+    })();
   }
 
   async deliveries(id: string): Promise<DeliveryRecord[]> {
@@ -271,10 +275,10 @@ export class SqliteStore implements Store {
       }
       const claimed = this.statements.claim.get({ id, target, now, until: now + leaseMs, at: new Date(now).toISOString() });
       if (claimed) {
-        const context = this.statements.claimContext.get(id, id)!;
+        const context = this.statements.claimContext.get({ id })!;
         return {
           kind: 'claimed', attempt: claimed.attempts,
-          context: { facts: JSON.parse(context.facts) as Facts, route: claimed.route, receivedAt: context.received_at, client: orUndefined(context.client), attachments: context.attachments },
+          context: { facts: JSON.parse(context.facts) as Facts, route: claimed.route, receivedAt: context.received_at, client: orUndefined(context.client), attachments: context.attachments, deliveries: context.deliveries },
         };
       }
       const row = this.statements.delivery.get(id, target);
@@ -297,13 +301,14 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       const now = new Date().toISOString();
       const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
-      this.statements.updateDelivery.run({
+      const updated = this.statements.updateDelivery.run({
         id, target, state, now,
         reason: outcome.kind === 'delivered' ? null : outcome.reason,
         detail: outcome.detail ?? null,
         reference: outcome.kind === 'delivered' ? outcome.reference ?? null : null,
         nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt.toISOString() : null,
       });
+      if (updated.changes === 0) throw new Error(`no delivery ${target} for submission ${id}`);
       this.event(id, {
         event: 'attempt', target, attempt, outcome: outcome.kind,
         reason: outcome.kind === 'delivered' ? undefined : outcome.reason,

@@ -115,6 +115,8 @@ export interface ClaimContext {
   client?: string;
   /** Number of attachment references (0: the attempt need not read them). */
   attachments: number;
+  /** Number of deliveries of the submission (1: no other delivery's outcome can race with this one's). */
+  deliveries: number;
 }
 
 export type Claim =
@@ -225,11 +227,11 @@ export interface Store {
    */
   recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean>;
   /**
-   * A submission routed at intake (`NewSubmission.routing`) whose deliveries are queued now: `received`
+   * Submissions routed at intake (`NewSubmission.routing`) whose deliveries are queued now: `received`
    * becomes `routed` (any other state stays). Losing this write is harmless — the sweep queues the
    * deliveries again, and queued copies are claimed once — so it need not wait for the disk.
    */
-  markRouted(id: string): Promise<void>;
+  markRouted(ids: readonly string[]): Promise<void>;
   deliveries(id: string): Promise<DeliveryRecord[]>;
   /**
    * Claims a pending delivery for one attempt, atomically: counts the attempt durably (before the adapter
@@ -245,8 +247,12 @@ export interface Store {
    * store). Resolves 0 when taken, else the milliseconds to wait before asking again.
    */
   takeRateToken(target: string, limit: RateLimit): Promise<number>;
-  /** Records an attempt's outcome, ends the lease and updates the submission's state. */
-  recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome): Promise<void>;
+  /**
+   * Records an attempt's outcome, ends the lease and updates the submission's state. `onlyDelivery`: the
+   * caller knows (from its claim) that the submission has no other delivery, so nothing else can change
+   * its state meanwhile and the store may skip serialising against other outcomes.
+   */
+  recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome, options?: { onlyDelivery?: boolean }): Promise<void>;
   /** The operator's list, newest first. */
   list(query: SubmissionQuery): Promise<SubmissionListItem[]>;
   /**
