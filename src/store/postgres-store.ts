@@ -1,7 +1,7 @@
 // The production store on PostgreSQL (kysely over a pg pool), shared by several router instances at once.
 import { randomUUID } from 'node:crypto';
-import { Kysely, Migrator, PostgresDialect, sql, type ColumnType, type Generated, type Transaction } from 'kysely';
-import { Pool } from 'pg';
+import { Kysely, Migrator, PostgresDialect, sql, type ColumnType, type Generated, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import { Pool, type PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { takeToken, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
@@ -131,6 +131,27 @@ function isOtherSchemaGone(error: unknown, ours: string): boolean {
 }
 const iso = (value: Date): string => value.toISOString();
 
+/** Marks a hot statement (first thing in its text) to be sent as a prepared statement of that name. */
+const PREPARED = /^\s*\/\* prepared:([a-z-]+) \*\//;
+
+/**
+ * The pool as kysely sees it, except that hot statements — those whose text starts with
+ * `/* prepared:<name> *\/` — go to PostgreSQL as named prepared statements: parsed and planned once per
+ * connection instead of on every call (measured: a third less server CPU for the intake's statement).
+ * Only statements whose text never varies may be marked (a name stands for one text).
+ */
+export function preparingPool(pool: Pool): PostgresPool {
+  const wrap = (client: PoolClient): PostgresPoolClient => ({
+    query: ((text: string | object, values?: ReadonlyArray<unknown>) => {
+      if (typeof text !== 'string') return client.query(text as never);
+      const name = PREPARED.exec(text)?.[1];
+      return client.query(name ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] });
+    }) as unknown as PostgresPoolClient['query'],
+    release: () => client.release(),
+  });
+  return { connect: async () => wrap(await pool.connect()), end: () => pool.end() };
+}
+
 export class PostgresStore implements Store {
   /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
   readonly payloadStore: PostgresPayloadStore;
@@ -159,7 +180,7 @@ export class PostgresStore implements Store {
     });
     // An idle connection that breaks (database restart, network) must not crash the process; the pool replaces it.
     pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     try {
       const migrator = new Migrator({
         db,
@@ -213,7 +234,7 @@ export class PostgresStore implements Store {
     // One statement, so one round trip and one commit: the submission (skipped when its messageUuid exists),
     // then — only for a row inserted — its payload, attachment references, deliveries and events. A
     // concurrent insert of the same messageUuid makes this one wait for it and then insert nothing.
-    const { rows } = await sql<{ id: string }>`
+    const { rows } = await sql<{ id: string }>`/* prepared:accept */
       WITH s AS (
         INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
         VALUES (${randomUUID()}, ${input.messageUuid}, ${state}, ${parked ? 'no-route' : null}, ${input.source}, ${input.client ?? null},
@@ -438,7 +459,7 @@ export class PostgresStore implements Store {
 
   private async claim(db: Kysely<Database>, id: string, target: string, leaseMs: number): Promise<Claim> {
     // With the claim, in the same round trip, what the attempt needs of the submission.
-    const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string; deliveries: string }>`
+    const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string; deliveries: string }>`/* prepared:claim */
       UPDATE deliveries d
       SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
       FROM submissions s
@@ -478,7 +499,7 @@ export class PostgresStore implements Store {
     // One statement: the delivery, its event, and the submission's state from the other deliveries plus
     // this one's new state (a statement does not see its own CTEs' changes). The same rule as finalState().
     const record = async (db: Kysely<Database>) => {
-      const { rows: [row] } = await sql<{ updated: string }>`
+      const { rows: [row] } = await sql<{ updated: string }>`/* prepared:outcome */
         WITH d AS (
           UPDATE deliveries SET state = ${state}, reason = ${reason}, detail = ${detail}, reference = COALESCE(${reference}, reference),
             next_attempt_at = ${nextAttemptAt}, lease_until = NULL, updated_at = now()
