@@ -13,7 +13,7 @@ const HEADER = [
 
 const show = (value: unknown) => (value === undefined ? '–' : String(value));
 
-const NOTE_FIELDS = ['offeredPerSec', 'concurrency', 'backlog', 'fillPerSec', 'rateLimitPerSec', 'drainPerSec', 'drainSeconds', 'attachmentBytes', 'cpuRatio', 'exitedEarly'];
+const NOTE_FIELDS = ['runs', 'offeredPerSec', 'concurrency', 'backlog', 'fillPerSec', 'rateLimitPerSec', 'drainPerSec', 'drainSeconds', 'attachmentBytes', 'cpuRatio', 'exitedEarly'];
 
 export function markdownRow(line: Line): string {
   if ('skipped' in line && line.skipped) return `| ${line.scenario} | ${line.mode} | skipped: ${line.skipped} | | | | | | | | |`;

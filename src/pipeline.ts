@@ -382,13 +382,14 @@ export class Pipeline {
     const { store, config } = this.deps;
     const leaseTime = config.raw.delivery.leaseTime;
     const deadline = Date.now() + leaseTime;
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     for (;;) {
+      // A reserved start: wait for it, then start without asking again (one bucket write per attempt).
       const wait = plan.rateLimit ? await store.takeRateToken(plan.name, plan.rateLimit) : 0;
-      if (wait === 0) {
-        const claim = await store.claimAttempt(submissionId, plan.name, leaseTime, plan.maxInFlight);
-        if (claim.kind !== 'throttled' || Date.now() > deadline) return claim;
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait || THROTTLE_WAIT_MS * (0.5 + Math.random())));
+      if (wait > 0) await sleep(wait);
+      const claim = await store.claimAttempt(submissionId, plan.name, leaseTime, plan.maxInFlight);
+      if (claim.kind !== 'throttled' || Date.now() > deadline) return claim;
+      await sleep(THROTTLE_WAIT_MS * (0.5 + Math.random()));
     }
   }
 

@@ -3,6 +3,7 @@ import { cpuSecondsFromStat, peakRssFromStatus, servicesCpu, servicesCpuBetween 
 import { smallApplication, withAttachment } from '../bench/scenarios';
 import { percentile, perSecond, resultLine, skippedLine, type Measurement } from '../bench/stats';
 import { markdownRow } from '../bench/table';
+import { median, medianLines } from '../bench/median';
 import { moduleOf, summarise, type CpuProfile } from '../bench/profile';
 
 describe('percentile (nearest rank)', () => {
@@ -157,5 +158,27 @@ describe('CPU profile summary', () => {
       'postgres (pg, kysely)': 2, 'xml parse (xmldom)': 2, '(idle)': 4, 'other (node, pipeline)': 1,
     });
     expect(summary.byFunction[0]).toEqual({ name: '(idle) (vm)', ms: 4, share: 47.1 });
+  });
+});
+
+describe('median of several runs', () => {
+  test('median of odd and even counts; none is undefined', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeUndefined();
+  });
+
+  test('one line per scenario, mode and instances: every number the median over the runs, nested ones too', () => {
+    const line = (e2e: number, p99: number, lost: number, instances = 1) => ({ scenario: 'max-small', mode: 'production', instances, sent: 100, lost, e2e: { perSec: e2e, p99Ms: p99 }, cpuMsPerSubmission: e2e / 10 });
+    const runs = [
+      [line(100, 9, 0), line(150, 1, 0, 2), { scenario: 'attach-1mb', mode: 'embedded', skipped: 'no multipart' }],
+      [line(120, 5, 3)],
+      [line(90, 7, 0), line(170, 3, 0, 2)],
+    ];
+    expect(medianLines(runs)).toEqual([
+      { scenario: 'max-small', mode: 'production', instances: 1, sent: 100, lost: 0, e2e: { perSec: 100, p99Ms: 7 }, cpuMsPerSubmission: 10, runs: 3 },
+      { scenario: 'max-small', mode: 'production', instances: 2, sent: 100, lost: 0, e2e: { perSec: 160, p99Ms: 2 }, cpuMsPerSubmission: 16, runs: 2 },
+      { scenario: 'attach-1mb', mode: 'embedded', skipped: 'no multipart', runs: 1 },
+    ]);
   });
 });

@@ -9,11 +9,14 @@ export interface RateLimit {
 }
 
 /**
- * Refills `tokens` for `elapsedMs` and tries to take one. Returns the tokens left and, when none could be
- * taken, how long until one is there.
+ * Refills `tokens` for `elapsedMs` and reserves the next start: one token is always taken, the bucket may
+ * go below zero, and the caller is told how long until its token is there (0: at once). Reserving, rather
+ * than answering "try again later", gives every waiting caller its own slot 1/rate after the previous
+ * one: no slot is lost to a caller that wakes up late (with burst 1 the bucket cannot hold a token for
+ * it), and each attempt costs one write to the bucket however long it waits.
  */
 export function takeToken(tokens: number, elapsedMs: number, limit: RateLimit): { tokens: number; waitMs: number } {
   const available = Math.min(limit.burst, tokens + (Math.max(0, elapsedMs) / 1000) * limit.perSecond);
-  if (available >= 1) return { tokens: available - 1, waitMs: 0 };
-  return { tokens: available, waitMs: Math.max(1, Math.ceil(((1 - available) / limit.perSecond) * 1000)) };
+  const left = available - 1;
+  return { tokens: left, waitMs: left >= 0 ? 0 : Math.ceil((-left / limit.perSecond) * 1000) };
 }

@@ -243,8 +243,9 @@ export interface Store {
    */
   claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim>;
   /**
-   * Takes one attempt start from the target's rate budget (a token bucket shared by every instance on this
-   * store). Resolves 0 when taken, else the milliseconds to wait before asking again.
+   * Reserves one attempt start from the target's rate budget (a token bucket shared by every instance on
+   * this store). Resolves the milliseconds until the reserved start — 0: at once; the caller waits that
+   * long and then starts, without asking again. Each caller gets its own slot, 1/rate after the previous.
    */
   takeRateToken(target: string, limit: RateLimit): Promise<number>;
   /**
