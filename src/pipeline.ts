@@ -90,6 +90,7 @@ export class Pipeline {
   /** Submissions routed at intake whose deliveries are queued, to be marked `routed` in one write. */
   private readonly routedMarks = new Set<string>();
   private marking: NodeJS.Timeout | undefined;
+  private markWrite: Promise<void> | undefined;
 
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
@@ -133,15 +134,22 @@ export class Pipeline {
     this.marking ??= setTimeout(() => void this.writeRoutedMarks(), ROUTED_MARK_DELAY_MS);
   }
 
+  /** Writes the marks collected so far (and waits for a write already under way). */
   private async writeRoutedMarks(): Promise<void> {
     clearTimeout(this.marking);
     this.marking = undefined;
     const ids = [...this.routedMarks];
     this.routedMarks.clear();
-    if (!ids.length) return;
-    await this.deps.store.markRouted(ids).catch((error: unknown) => {
-      this.deps.log.warn({ err: error, submissions: ids.length }, 'marking routed submissions failed; the sweep queues their deliveries again');
-    });
+    const previous = this.markWrite;
+    const write = (async () => {
+      await previous;
+      if (!ids.length) return;
+      await this.deps.store.markRouted(ids).catch((error: unknown) => {
+        this.deps.log.warn({ err: error, submissions: ids.length }, 'marking routed submissions failed; the sweep queues their deliveries again');
+      });
+    })();
+    this.markWrite = write;
+    await write;
   }
 
   private async requeueReceived(before?: Date): Promise<void> {
@@ -161,20 +169,23 @@ export class Pipeline {
       this.deps.log.warn({ err: error, attachments: attachments.length }, 'attachments of a submission not stored could not be deleted');
     });
     let result: ReceiveResult;
+    const progress = { stored: false };
     try {
-      result = await this.accept(body, source, options);
+      result = await this.accept(body, source, options, progress);
       this.deps.metrics.accepted(source, secondsSince(start));
     } catch (error) {
       const reason = error instanceof InputError ? error.code : error instanceof TransportUnavailableError ? 'transport-unavailable' : 'internal-error';
       this.deps.metrics.refusedAtIntake(source, reason);
-      await discard();
+      // Stored before the failure (e.g. queueing failed): the submission holds its attachments, and the
+      // sweep delivers it; only what was never stored is deleted.
+      if (!progress.stored) await discard();
       throw error;
     }
     if (result.duplicate) await discard();
     return result;
   }
 
-  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions): Promise<ReceiveResult> {
+  private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions, progress: { stored: boolean }): Promise<ReceiveResult> {
     const { config, store, transport, metrics } = this.deps;
     const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator, config.extractFacts.paths);
     const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
@@ -182,10 +193,11 @@ export class Pipeline {
     // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
     const start = process.hrtime.bigint();
     const document = lazyDocument(checked.text);
-    // Facts by plain element path were read on the strict pass; the DOM is parsed only if something needs it.
-    const facts: Facts = { ...known, ...config.extractFacts(document, known, checked.pathValues) };
+    let facts: Facts = known;
     let routing: NewSubmission['routing'];
     try {
+      // Facts by plain element path were read on the strict pass; the DOM is parsed only if something needs it.
+      facts = { ...known, ...config.extractFacts(document, known, checked.pathValues) };
       const decision = config.router.decide({ facts, document });
       routing = { facts, routes: decision.routes, targets: decision.targets };
     } catch (error) {
@@ -198,6 +210,7 @@ export class Pipeline {
     const transportHealth = transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
     const { submission, created } = await store.accept({ messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing });
+    progress.stored = created;
     const trace = childSpan(parseTraceparent(traceparent));
     const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
     if (created && routing) {

@@ -10,8 +10,13 @@ import { InputError } from '../errors';
  * Should a later xmldom no longer have it, parsing works as before, only slower.
  */
 function memoiseGrammarRegExps(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- an internal module without types or export map
-  const grammar = require('@xmldom/xmldom/lib/grammar') as { reg?: (...parts: Array<RegExp | string>) => RegExp; memoised?: boolean };
+  let grammar: { reg?: (...parts: Array<RegExp | string>) => RegExp; memoised?: boolean };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an internal module without types or export map
+    grammar = require('@xmldom/xmldom/lib/grammar') as typeof grammar;
+  } catch {
+    return; // (a later xmldom may close its internals with an export map)
+  }
   const reg = grammar.reg;
   if (typeof reg !== 'function' || grammar.memoised) return;
   // xmldom passes the same grammar objects every time: a few entries, compared part by part (strings by value, expressions by identity).

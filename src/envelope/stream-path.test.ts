@@ -68,4 +68,12 @@ describe('facts read on the strict pass', () => {
     const viaDom = compileFacts({ a: ['/r/g:a'], b: ['/*/a'], c: ['/r/g:a/b'] }, XBAU)(() => dom, {});
     expect(viaDom).toEqual({ a: 'first one & <two>!', b: 'plain', c: 'one & <two>' });
   });
+
+  test('line ends inside a value are normalised to LF, as in the DOM', () => {
+    const xml = '<r>\r\n<a>line one\r\nline two\rthree</a>\r\n</r>';
+    const extract = compileFacts({ a: ['/r/a'] }, XBAU);
+    const streamed = extract(() => parseDom(xml), {}, inspectXml(xml, undefined, extract.paths).pathValues);
+    expect(streamed).toEqual(extract(() => parseDom(xml), {}));
+    expect(streamed.a).toBe('line one\nline two\nthree');
+  });
 });

@@ -148,7 +148,8 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
       for (let i = pathTexts.length - 1; i >= 0; i -= 1) {
         const collected = pathTexts[i]!;
         if (collected.depth !== depth) continue;
-        pathValues[collected.index] = collected.text;
+        // XML normalises line ends to LF before parsing (as the DOM has them); sax leaves CR LF as sent.
+        pathValues[collected.index] = collected.text.replace(/\r\n?/g, '\n');
         pathTexts.splice(i, 1);
       }
     }
