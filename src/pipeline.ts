@@ -3,12 +3,10 @@
 //   → deliver (map, adapter, outcome: delivered | retry with backoff | dead letter) → status in the store.
 // Each stage is idempotent: a message handed out twice (after a crash) changes nothing twice.
 import type { Logger } from 'pino';
-import type { Document } from '@xmldom/xmldom';
 import type { LoadedConfig, TargetPlan } from './config/load';
 import { checkAndValidate, type Facts } from './envelope/envelope';
 import type { SchemaValidator } from './envelope/schema-validation';
-import { decodeXml } from './envelope/decode';
-import { parseDom } from './envelope/dom';
+import { lazyDom } from './envelope/dom';
 import { DocumentCache } from './envelope/document-cache';
 import { MappingError } from './map/mapping';
 import { InputError } from './errors';
@@ -67,12 +65,6 @@ export interface PipelineDependencies {
 }
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
-
-/** Parses the document at most once, and only if a stage needs it; `parsed()` tells whether it was. */
-const lazyDocument = (source: Buffer | string) => {
-  let document: Document | undefined;
-  return Object.assign(() => (document ??= parseDom(typeof source === 'string' ? source : decodeXml(source))), { parsed: () => document });
-};
 
 /** Pause before a throttled delivery (target at `maxInFlight`) asks again. */
 const THROTTLE_WAIT_MS = 200;
@@ -192,7 +184,7 @@ export class Pipeline {
     // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
     // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
     const start = process.hrtime.bigint();
-    const document = lazyDocument(checked.text);
+    const document = lazyDom(checked.text);
     let facts: Facts = known;
     let routing: NewSubmission['routing'];
     try {
@@ -316,7 +308,7 @@ export class Pipeline {
     if (status.state === 'received' && deliveries.length === 0) {
       const start = process.hrtime.bigint();
       const raw = (await store.payload(submissionId))!;
-      const document = lazyDocument(raw);
+      const document = lazyDom(raw);
       const extracted = config.extractFacts(document, status.facts);
       const facts: Facts = { ...status.facts, ...extracted };
       const decision = config.router.decide({ facts, document });

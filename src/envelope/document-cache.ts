@@ -3,8 +3,7 @@
 // once per stage. Bounded by an estimate of the memory held; the oldest entries go first. A miss (another
 // instance delivers, the entry was evicted, the process restarted) just reads and parses again.
 import type { Document } from '@xmldom/xmldom';
-import { decodeXml } from './decode';
-import { parseDom } from './dom';
+import { lazyDom } from './dom';
 
 /** xmldom's tree of an XÖV message takes about this many times the bytes of its text (heap measured on the XBau fixtures: 20–24×). */
 const DOM_BYTES_PER_TEXT_BYTE = 24;
@@ -49,14 +48,13 @@ export class DocumentCache {
     const entry = this.entries.get(id);
     if (!entry) {
       const raw = await load();
-      let dom: Document | undefined;
-      return { raw, document: () => (dom ??= parseDom(decodeXml(raw))) };
+      return { raw, document: lazyDom(raw) };
     }
     return {
       raw: entry.raw,
       document: () => {
         if (!entry.dom) {
-          entry.dom = parseDom(entry.text ?? decodeXml(entry.raw));
+          entry.dom = lazyDom(entry.text ?? entry.raw)();
           entry.text = undefined;
           if (this.entries.get(id) === entry) {
             const cost = entry.raw.length * (DOM_BYTES_PER_TEXT_BYTE + 1);

@@ -1,6 +1,7 @@
 // Builds the DOM (@xmldom/xmldom) for XPath, only for documents that already passed the strict gate.
 import { DOMParser, type Document } from '@xmldom/xmldom';
 import { InputError } from '../errors';
+import { decodeXml } from './decode';
 
 /**
  * xmldom 0.9's parser builds a new Unicode RegExp from the grammar for every end tag (`g.reg(...)` in
@@ -52,4 +53,10 @@ export function parseDom(text: string): Document {
     if (error instanceof InputError) throw error;
     throw new InputError('xml-not-well-formed', (error as Error).message.split('\n')[0] ?? 'unparseable');
   }
+}
+
+/** Parses a document (bytes or decoded text) at most once, and only when asked; `parsed()` tells whether it was. */
+export function lazyDom(source: Buffer | string): (() => Document) & { parsed: () => Document | undefined } {
+  let document: Document | undefined;
+  return Object.assign(() => (document ??= parseDom(typeof source === 'string' ? source : decodeXml(source))), { parsed: () => document });
 }
