@@ -1,9 +1,11 @@
-// The hardened gate every XML document passes first: one strict streaming pass (sax) that refuses
+// The hardened gate every XML document passes first: one strict streaming pass (saxes) that refuses
 // DOCTYPE/entity declarations, a second root, trailing content, excessive depth and size, and collects
 // the XÖV header on the way. Why not xmldom alone: xmldom is lenient by design and accepts e.g. an
 // unescaped '&' in text; a strict XML 1.0 tokenizer is the well-formedness check, xmldom builds the DOM
-// for XPath only after this gate has passed.
-import sax from 'sax';
+// for XPath only after this gate has passed. Why saxes (not sax): it is a conforming XML 1.0 + namespaces
+// tokenizer (undefined entities, disallowed characters, misplaced declarations are errors, not
+// tolerated) and about 3.5× faster than sax on a 13 KB XBau application (0.09 against 0.33 ms).
+import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
 import { matchesPath, type ElementPath } from './stream-path';
 
@@ -62,15 +64,15 @@ const HEADER_TEXT_PATHS = new Set([
  * element paths, see stream-path.ts) on the way, in `pathValues`.
  */
 export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = []): XmlOutline {
-  // strictEntities: only XML's five predefined entities; without it sax accepts HTML ones such as &nbsp;
-  // (the option is missing from @types/sax).
-  const parser = sax.parser(true, { xmlns: true, position: true, trim: false, strictEntities: true } as sax.SAXOptions);
+  // saxes knows only XML's five predefined entities and processes no DTD: any other entity is an error.
+  const parser = new SaxesParser({ xmlns: true, position: true });
   let outline: XmlOutline | undefined;
   let failure: InputError | undefined;
   let depth = 0;
   let elementCount = 0;
   let maxDepthSeen = 0;
   let rootClosed = false;
+  let rootEnd = 0;
   // Local-name path below the header while inside it; undefined outside.
   let headerPath: string[] | undefined;
   let headerDepth = -1;
@@ -80,15 +82,14 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
   const pathValues: Array<string | undefined> = paths.map(() => undefined);
   const pathTexts: Array<{ index: number; depth: number; text: string }> = [];
 
-  const where = () => `line ${parser.line + 1}, column ${parser.column + 1}`;
+  const where = () => `line ${parser.line}, column ${parser.column + 1}`;
   const fail = (error: InputError): never => {
     failure ??= error;
     throw error;
   };
 
-  parser.ondoctype = () => fail(new InputError('xml-doctype-forbidden', `DOCTYPE declaration at ${where()}; DTDs and entities are never processed`));
-  parser.onopentag = (tag) => {
-    const node = tag as sax.QualifiedTag;
+  parser.on('doctype', () => fail(new InputError('xml-doctype-forbidden', `DOCTYPE declaration at ${where()}; DTDs and entities are never processed`)));
+  parser.on('opentag', (node: SaxesTagNS) => {
     if (rootClosed) fail(new InputError('xml-multiple-roots', `second root element <${node.name}> at ${where()}`));
     depth += 1;
     elementCount += 1;
@@ -106,9 +107,9 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
     if (depth === 1) {
       const attributes: Record<string, string> = {};
       const qualifiedAttributes: Record<string, string> = {};
-      for (const attr of Object.values(node.attributes)) {
-        if (!attr.prefix || attr.uri === '') attributes[attr.local] = attr.value;
-        else if (attr.prefix !== 'xmlns') qualifiedAttributes[`{${attr.uri}}${attr.local}`] = attr.value.slice(0, MAX_FIELD_CHARS);
+      for (const attr of attributesOf(node)) {
+        if (!attr.prefix) attributes[attr.local] = attr.value;
+        else qualifiedAttributes[`{${attr.uri}}${attr.local}`] = attr.value.slice(0, MAX_FIELD_CHARS);
       }
       outline = { root: { localName: node.local, namespace: node.uri, attributes, qualifiedAttributes }, elementCount: 0, maxDepthSeen: 0, pathValues };
       return;
@@ -123,33 +124,26 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
       headerPath.push(node.local);
       const path = headerPath.join('/');
       outline.header.present.add(path);
-      for (const attr of Object.values(node.attributes)) {
+      for (const attr of attributesOf(node)) {
         if (!attr.prefix) outline.header.attributes.set(`${path}@${attr.local}`, attr.value.slice(0, MAX_FIELD_CHARS));
       }
       collecting = HEADER_TEXT_PATHS.has(path) && !outline.header.fields.has(path) ? { path, text: '' } : undefined;
     }
-  };
+  });
   const onText = (text: string) => {
     if (collecting && collecting.text.length < MAX_FIELD_CHARS) collecting.text += text;
     for (const collected of pathTexts) collected.text += text;
   };
-  parser.ontext = (text) => {
-    if (depth === 0 && text.trim() !== '') {
-      fail(rootClosed
-        ? new InputError('xml-trailing-content', `text after the root element at ${where()}`)
-        : new InputError('xml-not-well-formed', `text before the root element at ${where()}`));
-    }
-    onText(text);
-  };
-  parser.oncdata = onText;
-  parser.onclosetag = () => {
+  // saxes reports text outside the root element as an error (below), so `text` comes from inside it.
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+  parser.on('closetag', () => {
     if (paths.length) {
       open.pop();
       for (let i = pathTexts.length - 1; i >= 0; i -= 1) {
         const collected = pathTexts[i]!;
         if (collected.depth !== depth) continue;
-        // XML normalises line ends to LF before parsing (as the DOM has them); sax leaves CR LF as sent.
-        pathValues[collected.index] = collected.text.replace(/\r\n?/g, '\n');
+        pathValues[collected.index] = collected.text;
         pathTexts.splice(i, 1);
       }
     }
@@ -163,16 +157,37 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
       }
     }
     depth -= 1;
-    if (depth === 0) rootClosed = true;
-  };
-  parser.onerror = (error) => {
-    const message = error.message.split('\n')[0];
-    // sax reports text after the root as its own error before `ontext` ever sees it.
-    if (rootClosed && depth === 0 && message?.startsWith('Text data outside of root node')) {
-      fail(new InputError('xml-trailing-content', `text after the root element at ${where()}`));
+    if (depth === 0) {
+      rootClosed = true;
+      rootEnd = parser.position;
     }
+  });
+  parser.on('error', (error) => {
+    // saxes prefixes its messages with `line:column: `; the position is reported in our own words.
+    const message = (error.message.split('\n')[0] ?? '').replace(/^\d+:\d+: /, '').replace(/\.$/, '');
+    // saxes notices these at the end of the offending run; the position reported is its start.
+    if (message === 'text data outside of root node') {
+      if (!rootClosed) {
+        const from = text.lastIndexOf('>', parser.position - 2) + 1;
+        const junk = /\S/.exec(text.slice(from, parser.position));
+        fail(new InputError('xml-not-well-formed', `text before the root element at ${junk ? lineColumn(text, from + junk.index) : where()}`));
+      }
+      const junk = /\S/.exec(text.slice(rootEnd));
+      fail(new InputError('xml-trailing-content', `text after the root element at ${junk ? lineColumn(text, rootEnd + junk.index) : where()}`));
+    }
+    if (message === 'documents may contain only one root') {
+      const second = /<([^\s/>!?]{1,64})/.exec(text.slice(rootEnd));
+      fail(new InputError('xml-multiple-roots', second
+        ? `second root element <${second[1]}> at ${lineColumn(text, rootEnd + second.index)}`
+        : `second root element at ${where()}`));
+    }
+    if (message === 'document must contain a root element') fail(new InputError('xml-not-well-formed', 'the document has no root element'));
+    // saxes reads an entity reference up to the next ';', so a stray '&' surfaces later as some other
+    // error; the reference itself is the first problem when it comes before where saxes stopped.
+    const reference = undefinedEntityReference(text);
+    if (reference && reference.offset < parser.position) fail(new InputError('xml-not-well-formed', reference.detail));
     fail(new InputError('xml-not-well-formed', `${message} at ${where()}`));
-  };
+  });
 
   try {
     parser.write(text).close();
@@ -181,29 +196,43 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
     throw error;
   }
   if (!outline) throw new InputError('xml-not-well-formed', 'the document has no root element');
-  checkEntityReferences(text);
   if (!rootClosed) throw new InputError('xml-not-well-formed', `root element <${outline.root.localName}> is not closed`);
   outline.elementCount = elementCount;
   outline.maxDepthSeen = maxDepthSeen;
   return outline;
 }
 
-// Anything but the five predefined entities and character references. sax resolves `&AMP;` or `&Lt;`
-// case-insensitively even with strictEntities; XML names are case-sensitive, so those are undefined
-// entities and the document is not well-formed.
+// Anything but the five predefined entities and character references (XML names are case-sensitive:
+// `&AMP;` is undefined).
 const UNDEFINED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
 const LITERAL_SECTIONS = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g;
 
-/** Refuses entity references XML does not define. Runs on a document that passed the strict pass otherwise. */
-function checkEntityReferences(text: string): void {
-  if (!UNDEFINED_ENTITY.test(text)) return;
+/** The first entity reference XML does not define (outside CDATA, comments and PIs), with its position. */
+function undefinedEntityReference(text: string): { offset: number; detail: string } | undefined {
+  if (!UNDEFINED_ENTITY.test(text)) return undefined;
   // '&' is literal inside CDATA sections, comments and processing instructions; blank them out, keeping offsets.
   const markup = text.replace(LITERAL_SECTIONS, (section) => section.replace(/[^\n]/g, ' '));
   const match = UNDEFINED_ENTITY.exec(markup);
-  if (!match) return;
-  const before = markup.slice(0, match.index);
-  const line = before.split('\n').length;
-  const column = match.index - before.lastIndexOf('\n');
-  const name = /^&([^;\s<&]{0,32})/.exec(markup.slice(match.index))?.[1] ?? '';
-  throw new InputError('xml-not-well-formed', `undefined entity reference "&${name};" at line ${line}, column ${column}`);
+  if (!match) return undefined;
+  const where = lineColumn(markup, match.index);
+  const name = /^&([^;\s<&]{0,32});/.exec(markup.slice(match.index))?.[1];
+  return {
+    offset: match.index,
+    detail: name ? `undefined entity reference "&${name};" at ${where}` : `unescaped "&" (not an entity reference) at ${where}`,
+  };
+}
+
+/** `line L, column C` (1-based) of a character offset. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
+}
+
+const XMLNS = 'http://www.w3.org/2000/xmlns/';
+
+/** The attributes of an element without its namespace declarations. */
+function* attributesOf(node: SaxesTagNS): Iterable<SaxesAttributeNS> {
+  for (const attr of Object.values(node.attributes)) {
+    if (attr.uri !== XMLNS) yield attr;
+  }
 }
