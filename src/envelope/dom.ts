@@ -22,10 +22,17 @@ function memoiseGrammarRegExps(): void {
   if (typeof reg !== 'function' || grammar.memoised) return;
   // xmldom passes the same grammar objects every time: a few entries, compared part by part (strings by value, expressions by identity).
   const compiled: Array<{ parts: Array<RegExp | string>; expression: RegExp }> = [];
-  grammar.reg = function memoisedReg(this: unknown, ...parts: Array<RegExp | string>): RegExp {
-    for (const entry of compiled) {
-      if (entry.parts.length === parts.length && entry.parts.every((part, i) => part === parts[i])) return entry.expression;
+  // `arguments` rather than a rest parameter: read by index only, V8 allocates no array for it (the lookup
+  // runs once per end tag).
+  grammar.reg = function memoisedReg(this: unknown): RegExp {
+    // eslint-disable-next-line prefer-rest-params
+    const args = arguments as unknown as ArrayLike<RegExp | string>;
+    lookup: for (const entry of compiled) {
+      if (entry.parts.length !== args.length) continue;
+      for (let i = 0; i < args.length; i += 1) if (entry.parts[i] !== args[i]) continue lookup;
+      return entry.expression;
     }
+    const parts = Array.from(args);
     const expression = reg.apply(this, parts);
     if (!expression.global && !expression.sticky && compiled.length < 16) compiled.push({ parts, expression });
     return expression;

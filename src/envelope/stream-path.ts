@@ -18,17 +18,43 @@ export type ElementPath = readonly PathStep[];
 const NCNAME = '[A-Za-z_][\\w.-]*';
 const STEP = new RegExp(`^(?:\\*|(?:(${NCNAME}):)?(${NCNAME}))$`);
 
+/** A plain location path: child steps of element names, optionally ending in one attribute step. */
+export interface PlainPath {
+  /** Starts at the root (`/…`); otherwise relative to the context node. */
+  absolute: boolean;
+  steps: ElementPath;
+  /** A final `@name` / `@prefix:name` step. */
+  attribute?: { namespace: string; localName: string };
+  /** Inside `string(…)`: a string, not a node-set. */
+  string: boolean;
+}
+
 /**
- * The element path `expression` consists of, or undefined when it is anything more than
- * `/step/step/...` or `string(/step/...)` with steps `*`, `name` or `prefix:name`.
+ * The plain path `expression` consists of, or undefined when it is anything more than `step/step/…`
+ * (absolute with a leading `/` or relative), steps `*`, `name` or `prefix:name`, optionally a final
+ * `@name`, the whole optionally inside `string(…)`.
  */
-export function elementPath(expression: string, namespaces: Namespaces): ElementPath | undefined {
+export function plainPath(expression: string, namespaces: Namespaces): PlainPath | undefined {
   let path = expression.trim();
   const wrapped = /^string\s*\(\s*([^()]*?)\s*\)$/.exec(path);
   if (wrapped) path = wrapped[1]!;
-  if (!path.startsWith('/') || path.startsWith('//')) return undefined;
+  if (path.startsWith('//')) return undefined;
+  const absolute = path.startsWith('/');
+  const parts = (absolute ? path.slice(1) : path).split('/');
+  let attribute: PlainPath['attribute'];
+  const last = parts[parts.length - 1]!;
+  if (last.startsWith('@')) {
+    const match = STEP.exec(last.slice(1));
+    if (!match || last === '@*') return undefined;
+    const [, prefix, localName] = match;
+    const namespace = prefix === undefined ? '' : namespaces[prefix];
+    if (namespace === undefined) return undefined;
+    attribute = { namespace, localName: localName! };
+    parts.pop();
+    if (!parts.length && absolute) return undefined;
+  }
   const steps: PathStep[] = [];
-  for (const step of path.slice(1).split('/')) {
+  for (const step of parts) {
     const match = STEP.exec(step);
     if (!match) return undefined;
     if (step === '*') {
@@ -40,7 +66,16 @@ export function elementPath(expression: string, namespaces: Namespaces): Element
     if (namespace === undefined) return undefined;
     steps.push({ namespace, localName });
   }
-  return steps.length ? steps : undefined;
+  return steps.length || attribute ? { absolute, steps, string: wrapped !== null, ...(attribute ? { attribute } : {}) } : undefined;
+}
+
+/**
+ * The element path `expression` consists of, or undefined when it is anything more than
+ * `/step/step/...` or `string(/step/...)` with steps `*`, `name` or `prefix:name`.
+ */
+export function elementPath(expression: string, namespaces: Namespaces): ElementPath | undefined {
+  const path = plainPath(expression, namespaces);
+  return path?.absolute && !path.attribute ? path.steps : undefined;
 }
 
 /** Whether the open elements (root first) are exactly what `path` selects. */
