@@ -23,7 +23,7 @@ describe('elementPath', () => {
   });
 
   test.each([
-    '//code', '/a//b', 'a/b', '/a/b[1]', '/a/@b', '/a/text()', '/a/child::b', '/a/..', '/a/.', 'normalize-space(/a/b)',
+    '//code', '/a//b', 'a/b', '/a/b[1]', 'local-name(/a/b)', '/a/@b[1]', '/a/@b', '/a/text()', '/a/child::b', '/a/..', '/a/.', 'normalize-space(/a/b)',
     "substring-after($reader, 'bab:')", '/a/b | /c', '/x:a', 'concat(/a, /b)', '', '/',
   ])('%s is evaluated on the DOM', (expression) => {
     expect(elementPath(expression, XBAU)).toBeUndefined();

@@ -9,6 +9,8 @@ import type { Namespaces } from './xpath';
 export interface PathStep {
   namespace: string | undefined;
   localName: string | undefined;
+  /** `[1]`: only the first such child of each parent. */
+  first?: boolean;
 }
 
 /** A plain absolute element path, as the gate matches it. */
@@ -16,7 +18,7 @@ export type ElementPath = readonly PathStep[];
 
 // A name: an NCName (letters, digits, '.', '-', '_'; not starting with a digit, '.' or '-').
 const NCNAME = '[A-Za-z_][\\w.-]*';
-const STEP = new RegExp(`^(?:\\*|(?:(${NCNAME}):)?(${NCNAME}))$`);
+const STEP = new RegExp(`^(?:\\*|(?:(${NCNAME}):)?(${NCNAME}))(\\[1\\])?$`);
 
 /** A plain location path: child steps of element names, optionally ending in one attribute step. */
 export interface PlainPath {
@@ -25,19 +27,19 @@ export interface PlainPath {
   steps: ElementPath;
   /** A final `@name` / `@prefix:name` step. */
   attribute?: { namespace: string; localName: string };
-  /** Inside `string(…)`: a string, not a node-set. */
-  string: boolean;
+  /** Inside `string(…)` or `local-name(…)`: a string, not a node-set. */
+  fn?: 'string' | 'local-name';
 }
 
 /**
  * The plain path `expression` consists of, or undefined when it is anything more than `step/step/…`
- * (absolute with a leading `/` or relative), steps `*`, `name` or `prefix:name`, optionally a final
- * `@name`, the whole optionally inside `string(…)`.
+ * (absolute with a leading `/` or relative), steps `*`, `name` or `prefix:name`, each optionally `[1]`,
+ * optionally a final `@name`, the whole optionally inside `string(…)` or `local-name(…)`.
  */
 export function plainPath(expression: string, namespaces: Namespaces): PlainPath | undefined {
   let path = expression.trim();
-  const wrapped = /^string\s*\(\s*([^()]*?)\s*\)$/.exec(path);
-  if (wrapped) path = wrapped[1]!;
+  const wrapped = /^(string|local-name)\s*\(\s*([^()]*?)\s*\)$/.exec(path);
+  if (wrapped) path = wrapped[2]!;
   if (path.startsWith('//')) return undefined;
   const absolute = path.startsWith('/');
   const parts = (absolute ? path.slice(1) : path).split('/');
@@ -45,7 +47,7 @@ export function plainPath(expression: string, namespaces: Namespaces): PlainPath
   const last = parts[parts.length - 1]!;
   if (last.startsWith('@')) {
     const match = STEP.exec(last.slice(1));
-    if (!match || last === '@*') return undefined;
+    if (!match || last === '@*' || match[3]) return undefined;
     const [, prefix, localName] = match;
     const namespace = prefix === undefined ? '' : namespaces[prefix];
     if (namespace === undefined) return undefined;
@@ -57,16 +59,13 @@ export function plainPath(expression: string, namespaces: Namespaces): PlainPath
   for (const step of parts) {
     const match = STEP.exec(step);
     if (!match) return undefined;
-    if (step === '*') {
-      steps.push({ namespace: undefined, localName: undefined });
-      continue;
-    }
-    const [, prefix, localName] = match;
-    const namespace = prefix === undefined ? '' : namespaces[prefix];
-    if (namespace === undefined) return undefined;
-    steps.push({ namespace, localName });
+    const [, prefix, localName, first] = match;
+    const namespace = localName === undefined ? undefined : prefix === undefined ? '' : namespaces[prefix];
+    if (localName !== undefined && namespace === undefined) return undefined;
+    steps.push({ namespace, localName, ...(first ? { first: true } : {}) });
   }
-  return steps.length || attribute ? { absolute, steps, string: wrapped !== null, ...(attribute ? { attribute } : {}) } : undefined;
+  if (!steps.length && !attribute) return undefined;
+  return { absolute, steps, ...(attribute ? { attribute } : {}), ...(wrapped ? { fn: wrapped[1] as PlainPath['fn'] } : {}) };
 }
 
 /**
@@ -75,7 +74,8 @@ export function plainPath(expression: string, namespaces: Namespaces): PlainPath
  */
 export function elementPath(expression: string, namespaces: Namespaces): ElementPath | undefined {
   const path = plainPath(expression, namespaces);
-  return path?.absolute && !path.attribute ? path.steps : undefined;
+  if (!path?.absolute || path.attribute || (path.fn && path.fn !== 'string') || path.steps.some((step) => step.first)) return undefined;
+  return path.steps;
 }
 
 /** Whether the open elements (root first) are exactly what `path` selects. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import xpath from 'xpath';
 import { parse as parseYaml } from 'yaml';
 import { parseDom } from './dom';
+import { parseElementTree, type TreeNode } from './element-tree';
 import { compileXPath, type Namespaces } from './xpath';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -28,6 +29,35 @@ function expectSame(expression: string, namespaces: Namespaces, context: unknown
   nodes.forEach((node, i) => expect(node === expected[i]).toBe(true));
 }
 
+/** The walk on the element tree gives what the library gives on the DOM: strings, booleans, selected nodes' string values. */
+function expectSameOnTree(expression: string, namespaces: Namespaces, tree: unknown, dom: unknown): void {
+  const fast = compileXPath(expression, namespaces);
+  const library = compileXPath(expression, namespaces, { fastPaths: false });
+  expect(fast.direct).toBe(true);
+  const where = `${expression} (element tree)`;
+  expect({ where, value: fast.string(tree) }).toEqual({ where, value: library.string(dom) });
+  expect({ where, value: fast.boolean(tree) }).toEqual({ where, value: library.boolean(dom) });
+  let expected: Node[];
+  try {
+    expected = library.nodes(dom);
+  } catch (error) {
+    expect(() => fast.nodes(tree)).toThrow((error as Error).message);
+    return;
+  }
+  const strings = (nodes: unknown[]) => nodes.map((node) => compileXPath('string(.)', {}, { fastPaths: false }).string(node));
+  const selected = fast.nodes(tree);
+  expect({ where, count: selected.length }).toEqual({ where, count: expected.length });
+  // The tree's nodes are not DOM nodes: compare their string values.
+  expect({ where, values: selected.map((node) => treeString(node as unknown as TreeNode)) }).toEqual({ where, values: strings(expected) });
+}
+
+function treeString(node: TreeNode): string {
+  if (node.nodeType !== 1) return node.nodeValue ?? '';
+  let text = '';
+  for (let child = node.firstChild; child; child = child.nextSibling) text += treeString(child);
+  return text;
+}
+
 describe('plain paths walked directly give what the xpath library gives', () => {
   const SAMPLE = `<?xml version="1.0"?>
 <r:root xmlns:r="urn:r" xmlns:o="urn:o" id="1" o:id="2">
@@ -46,10 +76,17 @@ describe('plain paths walked directly give what the xpath library gives', () => 
   test.each([
     '/*', '/r:root', '/*/a', '/*/a/b', 'string(/*/a/b)', '/*/*/b', '/*/r:a/b', '/*/d/b', '/*/d:d/b', '/*/d:d/d:b',
     '/*/@id', '/*/@o:id', '/*/o:e/@att', '/*/o:e/@o:att', '/*/a/@x', '/*/missing', '/*/a/c/b', '/root', 'a/b', 'a',
-    '*/b', 'b', '@x', 'c/b',
+    '*/b', 'b', '@x', 'c/b', '/*/a/*[1]', '/*/a[1]/b', '/*/a/b[1]', '/*/*[1]/b', '*[1]', 'b[1]',
+    'local-name(/*/*[1])', 'local-name(/*/a/*)', 'local-name(/*/o:e/@o:att)', 'local-name(/*/missing)', 'local-name(*)', 'string(/*/a/b[1])',
   ])('%s', (expression) => {
     expect(compileXPath(expression, NS).direct).toBe(true);
     for (const context of [document, root, second, root.getAttributeNode('id')]) expectSame(expression, NS, context);
+    const tree = parseElementTree(SAMPLE);
+    const treeRoot = tree.firstChild!;
+    const treeSecond = compileXPath('/*/a', NS).nodes(tree)[1];
+    for (const [treeContext, domContext] of [[tree, document], [treeRoot, root], [treeSecond, second], [treeRoot.attributes![0], root.getAttributeNode('id')]] as const) {
+      expectSameOnTree(expression, NS, treeContext, domContext);
+    }
   });
 
   test('string-value of an element: text and CDATA of all descendants, no comments or PIs', () => {
@@ -62,7 +99,7 @@ describe('plain paths walked directly give what the xpath library gives', () => 
   });
 
   test('anything more than a plain path still goes to the library', () => {
-    for (const expression of ['/*/a[2]/b', '//b', 'count(/*/a)', 'local-name(/*/*[1])', '/*/a/b | /*/r:a/b', "concat(/*/a/b, '-')", 'string(/*/empty)']) {
+    for (const expression of ['/*/a[2]/b', '//b', 'count(/*/a)', 'local-name(//b)', 'name(/*/a)', '/*/a/b | /*/r:a/b', "concat(/*/a/b, '-')", 'string(/*/empty)']) {
       expect(compileXPath(expression, NS).direct).toBe(expression === 'string(/*/empty)');
       expectSame(expression, NS, document);
     }
@@ -96,9 +133,13 @@ describe('every path of the shipped mappings, on every valid fixture', () => {
     const paths = expressions(mapping.fields ?? {});
     for (const fixture of fixtures) {
       const document = parseDom(readFileSync(path.join(VALID, fixture), 'utf8'));
+      const tree = parseElementTree(readFileSync(path.join(VALID, fixture), 'utf8'));
       for (const [expression, each] of paths) {
         const contexts = each ? compileXPath(each, namespaces, { fastPaths: false }).nodes(document) : [document];
         for (const context of contexts) expectSame(expression, namespaces, context);
+        const treeContexts = each ? compileXPath(each, namespaces).nodes(tree) : [tree];
+        expect(treeContexts.length).toBe(contexts.length);
+        treeContexts.forEach((context, i) => expectSameOnTree(expression, namespaces, context, contexts[i]));
       }
     }
     // The walk is what the mapping uses for most of its paths.

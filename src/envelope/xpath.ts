@@ -95,7 +95,8 @@ interface DomNode {
   namespaceURI?: string | null;
   localName?: string | null;
   nodeValue?: string | null;
-  attributes?: { length: number; item(index: number): DomNode | null } | null;
+  /** xmldom's NamedNodeMap is array-like, as is the element tree's list. */
+  attributes?: ArrayLike<DomNode> | null;
 }
 
 const ELEMENT = 1;
@@ -122,7 +123,7 @@ function plainEvaluator(path: PlainPath): Pick<CompiledXPath, 'string' | 'boolea
     const list = element.attributes;
     if (!attribute || !list) return undefined;
     for (let i = 0; i < list.length; i += 1) {
-      const attr = list.item(i);
+      const attr = list[i];
       if (attr && attr.localName === attribute.localName && (attr.namespaceURI ?? '') === attribute.namespace) return attr;
     }
     return undefined;
@@ -136,7 +137,9 @@ function plainEvaluator(path: PlainPath): Pick<CompiledXPath, 'string' | 'boolea
     }
     const step = steps[depth]!;
     for (let child = node.firstChild; child; child = child.nextSibling) {
-      if (matches(child, step) && walk(child, depth + 1, visit)) return true;
+      if (!matches(child, step)) continue;
+      if (walk(child, depth + 1, visit)) return true;
+      if (step.first) break;
     }
     return false;
   };
@@ -146,12 +149,13 @@ function plainEvaluator(path: PlainPath): Pick<CompiledXPath, 'string' | 'boolea
     if (from) walk(from, 0, (node) => ((found = node), true));
     return found;
   };
+  const string = path.fn === 'local-name' ? (context: unknown) => first(context)?.localName ?? '' : (context: unknown) => stringValue(first(context));
   return {
-    string: (context) => stringValue(first(context)),
+    string,
     // A string is true when not empty; a node-set when not empty.
-    boolean: (context) => (path.string ? stringValue(first(context)) !== '' : first(context) !== undefined),
+    boolean: (context) => (path.fn ? string(context) !== '' : first(context) !== undefined),
     nodes: (context) => {
-      if (path.string) throw new Error('Cannot convert string to nodeset');
+      if (path.fn) throw new Error('Cannot convert string to nodeset');
       const from = start(context);
       const selected: DomNode[] = [];
       if (from) walk(from, 0, (node) => (selected.push(node), false));

@@ -182,8 +182,20 @@ describe('xml pass-through', () => {
     expect(payload.extension).toBe('xml');
   });
 
-  it('a JSON mapping needs the document', () => {
-    expect(compileMapping({ name: 'j', output: 'json', fields: { a: { value: 1 } } }, 'j.yaml').needsDocument).toBe(true);
+  it('a JSON mapping needs the DOM only for paths the xpath library answers', () => {
+    const json = (fields: Record<string, unknown>) => compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields }, 'j.yaml');
+    expect(json({ a: { value: 1 } }).needsDocument).toBe(false);
+    expect(json({ a: '/*/x:b/c', d: { each: '/*/e', fields: { f: '@g' } } }).needsDocument).toBe(false);
+    expect(json({ a: '/*/x:b/c', h: 'count(/*/e)' }).needsDocument).toBe(true);
+  });
+
+  it('a mapping of plain paths reads the raw message, not the DOM it is given; with one library path the DOM', () => {
+    const raw = Buffer.from('<r xmlns:x="urn:x"><x:b><c>from raw</c></x:b><e g="1"/><e g="2"/></r>');
+    const elsewhere = parseDom('<r xmlns:x="urn:x"><x:b><c>from the DOM</c></x:b></r>');
+    const plain = compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields: { a: '/*/x:b/c', d: { each: '/*/e', fields: { f: '@g' } } } }, 'j.yaml');
+    expect(JSON.parse(plain.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from raw', d: [{ f: '1' }, { f: '2' }] });
+    const library = compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields: { a: '/*/x:b/c', n: 'count(/*/e)' } }, 'j.yaml');
+    expect(JSON.parse(library.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from the DOM', n: '0' });
   });
 
   it('the shipped xml-passthrough mapping passes a fixture through byte for byte', () => {

@@ -5,6 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Document } from '@xmldom/xmldom';
 import { compileXPath, type CompiledXPath } from '../envelope/xpath';
+import { decodeXml } from '../envelope/decode';
+import { parseElementTree } from '../envelope/element-tree';
 import { describeIssues } from '../config/schema';
 import type { Payload } from '../deliver/adapter';
 import { compileTransform, transformSchema, TransformError, type Scalar, type Transform } from './transforms';
@@ -77,7 +79,10 @@ type Evaluate = (context: unknown, input: MappingInput) => JsonValue | undefined
 export interface Mapping {
   readonly name: string;
   readonly output: 'json' | 'xml';
-  /** Whether `run` needs the parsed document (pass-through does not). */
+  /**
+   * Whether `run` reads `input.document`, the DOM: not for pass-through, nor for a mapping of plain paths
+   * only (it parses the message into a lighter element tree itself), nor for one of facts and constants.
+   */
   readonly needsDocument: boolean;
   run(input: MappingInput): Payload;
 }
@@ -85,7 +90,10 @@ export interface Mapping {
 const isEmpty = (value: unknown) =>
   value === undefined || value === '' || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
 
-function compileField(spec: FieldInput, at: string, spec0: z.output<typeof mappingSchema>): Evaluate {
+/** A mapping being compiled: its spec, and every XPath expression compiled for it. */
+type Compilation = z.output<typeof mappingSchema> & { readonly paths: CompiledXPath[] };
+
+function compileField(spec: FieldInput, at: string, spec0: Compilation): Evaluate {
   const field = typeof spec === 'string' ? { xpath: spec } : spec;
   const sources = (['xpath', 'fact', 'value', 'concat', 'each', 'fields'] as const).filter((key) => field[key] !== undefined);
   const isList = field.each !== undefined;
@@ -94,7 +102,9 @@ function compileField(spec: FieldInput, at: string, spec0: z.output<typeof mappi
   }
   const compileOrThrow = (expression: string, where: string): CompiledXPath => {
     try {
-      return compileXPath(expression, spec0.namespaces);
+      const compiled = compileXPath(expression, spec0.namespaces);
+      spec0.paths.push(compiled);
+      return compiled;
     } catch (error) {
       throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
     }
@@ -152,7 +162,7 @@ function compileField(spec: FieldInput, at: string, spec0: z.output<typeof mappi
   };
 }
 
-function compileObject(fields: Record<string, FieldInput>, at: string, spec: z.output<typeof mappingSchema>): Evaluate {
+function compileObject(fields: Record<string, FieldInput>, at: string, spec: Compilation): Evaluate {
   const entries = Object.entries(fields).map(([key, field]) => [key, compileField(field, at ? `${at}.${key}` : key, spec)] as const);
   return (context, input) => {
     const result: Record<string, JsonValue> = {};
@@ -180,17 +190,24 @@ export function compileMapping(document: unknown, origin: string): Mapping {
     };
   }
   let build: Evaluate;
+  const compilation: Compilation = { ...spec, paths: [] };
   try {
-    build = compileObject(spec.fields!, '', spec);
+    build = compileObject(spec.fields!, '', compilation);
   } catch (error) {
     throw new Error(`${origin}: fields.${(error as Error).message}`, { cause: error });
   }
+  // Only plain paths (walked directly): the element tree is all they read, no DOM is built. No paths
+  // at all (facts and constants): nothing is parsed.
+  const { paths } = compilation;
+  const needsDocument = paths.some((path) => !path.direct);
+  const context = needsDocument ? (input: MappingInput) => input.document
+    : paths.length ? (input: MappingInput) => parseElementTree(decodeXml(input.raw)) : () => undefined;
   return {
     name: spec.name,
     output: 'json',
-    needsDocument: true,
+    needsDocument,
     run: (input) => {
-      const value = build(input.document, input);
+      const value = build(context(input), input);
       return { body: Buffer.from(JSON.stringify(value, null, 2)), contentType: 'application/json; charset=utf-8', extension: 'json' };
     },
   };
