@@ -84,12 +84,8 @@ export class Pipeline {
   private marking: NodeJS.Timeout | undefined;
   private markWrite: Promise<void> | undefined;
 
-  /** Whether the intake builds the element tree on its strict pass, for mappings of plain paths delivered from the cache. */
-  private readonly treeAtIntake: boolean;
-
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
-    this.treeAtIntake = deps.config.raw.delivery.documentCache > 0 && [...deps.config.targets.values()].some((plan) => plan.mapping.usesTree);
   }
 
   /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
@@ -183,7 +179,7 @@ export class Pipeline {
 
   private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions, progress: { stored: boolean }): Promise<ReceiveResult> {
     const { config, store, transport, metrics } = this.deps;
-    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator, config.extractFacts.paths, this.treeAtIntake);
+    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator, config.extractFacts.paths);
     const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
     // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
     // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
@@ -212,7 +208,7 @@ export class Pipeline {
     if (created && routing) {
       metrics.routedTo(facts, routing.routes, secondsSince(start));
       if (routing.targets.length) {
-        this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed(), tree: checked.tree });
+        this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
         await this.queueDeliveries(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace));
         // Queued: from now on a lost message is the transport's to redeliver, not the sweep's to find.
         this.markRouted(submission.id);
@@ -409,7 +405,7 @@ export class Pipeline {
     let payload: Payload;
     try {
       const source = await this.documents.open(submissionId, async () => (await this.deps.store.payload(submissionId))!);
-      payload = plan.mapping.run({ raw: source.raw, facts, get document() { return source.document(); }, tree: () => source.tree() });
+      payload = plan.mapping.run({ raw: source.raw, facts, get document() { return source.document(); } });
     } catch (error) {
       if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };

@@ -1,5 +1,4 @@
 import { DocumentCache } from './document-cache';
-import { parseElementTree } from './element-tree';
 
 const xml = (n: number) => Buffer.from(`<?xml version="1.0"?><a><b>${'x'.repeat(n)}</b></a>`);
 const never = async (): Promise<Buffer> => {
@@ -24,20 +23,6 @@ describe('DocumentCache', () => {
     const dom = (await cache.open('other', async () => raw)).document();
     cache.put('s1', raw, 1, { text: raw.toString(), dom });
     expect((await cache.open('s1', never)).document()).toBe(dom);
-  });
-
-  test('the element tree the intake built is the one handed out; one parsed on a hit is kept and counted', async () => {
-    const cache = new DocumentCache(1024 ** 2);
-    const raw = xml(10);
-    const tree = parseElementTree(raw.toString());
-    cache.put('s1', raw, 2, { text: raw.toString(), tree });
-    expect((await cache.open('s1', never)).tree()).toBe(tree);
-    cache.put('s2', raw, 2, { text: raw.toString() });
-    const before = cache.size().bytes;
-    const parsed = (await cache.open('s2', never)).tree();
-    expect(parsed.firstChild!.localName).toBe('a');
-    expect((await cache.open('s2', never)).tree()).toBe(parsed);
-    expect(cache.size().bytes).toBe(before + 8 * raw.length);
   });
 
   test('a miss loads the bytes and parses them, without keeping them', async () => {

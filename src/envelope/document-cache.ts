@@ -3,32 +3,21 @@
 // once per stage. Bounded by an estimate of the memory held; the oldest entries go first. A miss (another
 // instance delivers, the entry was evicted, the process restarted) just reads and parses again.
 import type { Document } from '@xmldom/xmldom';
-import { decodeXml } from './decode';
 import { lazyDom } from './dom';
-import { parseElementTree, TREE_BYTES_PER_TEXT_BYTE, type TreeNode } from './element-tree';
 
 /** xmldom's tree of an XÖV message takes about this many times the bytes of its text (heap measured on the XBau fixtures: 20–24×). */
 const DOM_BYTES_PER_TEXT_BYTE = 24;
-
-/** Estimated heap of an entry: the bytes, the decoded text (up to two bytes per character), the DOM and the element tree. */
-function cost(entry: Entry): number {
-  const { length } = entry.raw;
-  return length * (1 + (entry.text !== undefined ? 2 : 0) + (entry.dom ? DOM_BYTES_PER_TEXT_BYTE : 0) + (entry.tree ? TREE_BYTES_PER_TEXT_BYTE : 0));
-}
 
 export interface CachedDocument {
   readonly raw: Buffer;
   /** The DOM, parsed on first use (and then kept). */
   document(): Document;
-  /** The element tree (mappings of plain paths), parsed on first use (and then kept). */
-  tree(): TreeNode;
 }
 
 interface Entry {
   raw: Buffer;
   text?: string;
   dom?: Document;
-  tree?: TreeNode;
   /** Deliveries that still need it; the entry goes when the last one is done. */
   uses: number;
   cost: number;
@@ -44,43 +33,37 @@ export class DocumentCache {
    * Keeps a submission's bytes (and its text and DOM, if the intake had them) for `uses` deliveries.
    * Nothing is kept when the budget is 0 or the one document alone would exceed it.
    */
-  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document; tree?: TreeNode }): void {
+  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document }): void {
     this.delete(id);
-    const entry: Entry = { raw, text: parsed?.text, dom: parsed?.dom, tree: parsed?.tree, uses, cost: 0 };
-    entry.cost = cost(entry);
-    if (uses <= 0 || entry.cost > this.maxBytes) return;
-    this.entries.set(id, entry);
-    this.held += entry.cost;
+    // The bytes, plus the DOM or else the decoded text (up to two bytes per character) when kept.
+    const cost = raw.length * (parsed?.dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : parsed ? 3 : 1);
+    if (uses <= 0 || cost > this.maxBytes) return;
+    this.entries.set(id, { raw, text: parsed?.text, dom: parsed?.dom, uses, cost });
+    this.held += cost;
     this.evict();
   }
 
-  /** The submission's bytes and lazily its DOM or element tree, from the cache or else from `load` (not cached then). */
+  /** The submission's bytes and lazily its DOM, from the cache or else from `load` (not cached then). */
   async open(id: string, load: () => Promise<Buffer>): Promise<CachedDocument> {
-    const cached = this.entries.get(id);
-    // A miss is served from a transient entry: parsed at most once for this delivery, not kept.
-    const entry: Entry = cached ?? { raw: await load(), uses: 1, cost: 0 };
-    const parsed = () => {
-      if (this.entries.get(id) !== entry) return;
-      const updated = cost(entry);
-      this.held += updated - entry.cost;
-      entry.cost = updated;
-      this.evict(id);
-    };
+    const entry = this.entries.get(id);
+    if (!entry) {
+      const raw = await load();
+      return { raw, document: lazyDom(raw) };
+    }
     return {
       raw: entry.raw,
       document: () => {
         if (!entry.dom) {
           entry.dom = lazyDom(entry.text ?? entry.raw)();
-          parsed();
+          entry.text = undefined;
+          if (this.entries.get(id) === entry) {
+            const cost = entry.raw.length * (DOM_BYTES_PER_TEXT_BYTE + 1);
+            this.held += cost - entry.cost;
+            entry.cost = cost;
+            this.evict(id);
+          }
         }
         return entry.dom;
-      },
-      tree: () => {
-        if (!entry.tree) {
-          entry.tree = parseElementTree(entry.text ?? decodeXml(entry.raw));
-          parsed();
-        }
-        return entry.tree;
       },
     };
   }

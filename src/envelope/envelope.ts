@@ -8,7 +8,6 @@ import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
 import { elementPath, type ElementPath } from './stream-path';
-import { TreeBuilder, type TreeNode } from './element-tree';
 
 /** Flat routing facts: the XÖV facts plus configured ones. Keys and ids only, never personal content. */
 export type Facts = Readonly<Record<string, string | boolean | undefined>>;
@@ -21,8 +20,6 @@ export interface CheckedMessage {
   elementCount: number;
   /** The values of the `paths` asked for, read on the strict pass (see `FactExtractor.paths`). */
   pathValues: Array<string | undefined>;
-  /** The element tree, built on the strict pass when asked for (for mappings of plain paths). */
-  tree?: TreeNode;
 }
 
 /**
@@ -47,16 +44,15 @@ function headerFacts(body: Buffer, outline: XmlOutline, header: Omit<HeaderOptio
  * version (before the header is read, so a schema-invalid header is refused as `schema-invalid` naming
  * the element), then the XÖV header. Every intake calls this one function. Throws InputError.
  */
-export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator, paths: readonly ElementPath[] = [], withTree = false): Promise<CheckedMessage> {
+export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator, paths: readonly ElementPath[] = []): Promise<CheckedMessage> {
   const text = decodeXml(body);
-  const tree = withTree ? new TreeBuilder() : undefined;
-  const outline = inspectXml(text, limits, paths, tree);
+  const outline = inspectXml(text, limits, paths);
   // intelliForm's `myForm` has no XSD: it is form data, not an XÖV message.
   if (validator && !isMyForm(outline)) {
     const { root } = outline;
     await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
   }
-  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues, ...(tree ? { tree: tree.document } : {}) };
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues };
 }
 
 /**

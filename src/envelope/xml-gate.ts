@@ -8,7 +8,6 @@
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
 import { matchesPath, type ElementPath } from './stream-path';
-import type { TreeBuilder } from './element-tree';
 
 export interface XmlLimits {
   /** Maximum element nesting depth. */
@@ -62,10 +61,9 @@ const HEADER_TEXT_PATHS = new Set([
 
 /**
  * Runs the strict pass. Throws InputError with the position of the first problem. Answers `paths` (plain
- * element paths, see stream-path.ts) on the way, in `pathValues`; feeds `tree`, if given, the same events
- * (an element tree for the mapping, without a second pass).
+ * element paths, see stream-path.ts) on the way, in `pathValues`.
  */
-export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = [], tree?: TreeBuilder): XmlOutline {
+export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = []): XmlOutline {
   // saxes knows only XML's five predefined entities and processes no DTD: any other entity is an error.
   const parser = new SaxesParser({ xmlns: true, position: true });
   let outline: XmlOutline | undefined;
@@ -92,7 +90,6 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
 
   parser.on('doctype', () => fail(new InputError('xml-doctype-forbidden', `DOCTYPE declaration at ${where()}; DTDs and entities are never processed`)));
   parser.on('opentag', (node: SaxesTagNS) => {
-    tree?.open(node);
     if (rootClosed) fail(new InputError('xml-multiple-roots', `second root element <${node.name}> at ${where()}`));
     depth += 1;
     elementCount += 1;
@@ -134,7 +131,6 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
     }
   });
   const onText = (text: string) => {
-    tree?.text(text);
     if (collecting && collecting.text.length < MAX_FIELD_CHARS) collecting.text += text;
     for (const collected of pathTexts) collected.text += text;
   };
@@ -142,7 +138,6 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
   parser.on('text', onText);
   parser.on('cdata', onText);
   parser.on('closetag', () => {
-    tree?.close();
     if (paths.length) {
       open.pop();
       for (let i = pathTexts.length - 1; i >= 0; i -= 1) {

@@ -3,7 +3,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseElementTree } from '../envelope/element-tree';
 import { parseDom } from '../envelope/dom';
 import { compileMapping, loadMapping, MappingError, type MappingInput } from './mapping';
 
@@ -195,10 +194,6 @@ describe('xml pass-through', () => {
     const elsewhere = parseDom('<r xmlns:x="urn:x"><x:b><c>from the DOM</c></x:b></r>');
     const plain = compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields: { a: '/*/x:b/c', d: { each: '/*/e', fields: { f: '@g' } } } }, 'j.yaml');
     expect(JSON.parse(plain.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from raw', d: [{ f: '1' }, { f: '2' }] });
-    expect(plain.usesTree).toBe(true);
-    // The tree the caller has (the intake built it on the gate's pass) is used as given.
-    const tree = parseElementTree('<r xmlns:x="urn:x"><x:b><c>from the tree</c></x:b></r>');
-    expect(JSON.parse(plain.run({ raw, document: elsewhere, facts: {}, tree: () => tree }).body.toString())).toEqual({ a: 'from the tree' });
     const library = compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields: { a: '/*/x:b/c', n: 'count(/*/e)' } }, 'j.yaml');
     expect(JSON.parse(library.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from the DOM', n: '0' });
   });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Document } from '@xmldom/xmldom';
 import { compileXPath, type CompiledXPath } from '../envelope/xpath';
 import { decodeXml } from '../envelope/decode';
-import { parseElementTree, type TreeNode } from '../envelope/element-tree';
+import { parseElementTree } from '../envelope/element-tree';
 import { describeIssues } from '../config/schema';
 import type { Payload } from '../deliver/adapter';
 import { compileTransform, transformSchema, TransformError, type Scalar, type Transform } from './transforms';
@@ -71,8 +71,6 @@ export interface MappingInput {
   document: Document;
   raw: Buffer;
   facts: Readonly<Record<string, string | boolean | undefined>>;
-  /** The message's element tree, if the caller has one (see `usesTree`); otherwise the mapping parses `raw`. */
-  tree?: () => TreeNode;
 }
 
 type Evaluate = (context: unknown, input: MappingInput) => JsonValue | undefined;
@@ -86,8 +84,6 @@ export interface Mapping {
    * only (it parses the message into a lighter element tree itself), nor for one of facts and constants.
    */
   readonly needsDocument: boolean;
-  /** Whether `run` reads the element tree (`input.tree`, else parsed from `raw`): a mapping of plain paths. */
-  readonly usesTree: boolean;
   run(input: MappingInput): Payload;
 }
 
@@ -190,7 +186,6 @@ export function compileMapping(document: unknown, origin: string): Mapping {
       name: spec.name,
       output: 'xml',
       needsDocument: false,
-      usesTree: false,
       run: (input) => ({ body: input.raw, contentType: 'application/xml; charset=utf-8', extension: 'xml' }),
     };
   }
@@ -205,14 +200,12 @@ export function compileMapping(document: unknown, origin: string): Mapping {
   // at all (facts and constants): nothing is parsed.
   const { paths } = compilation;
   const needsDocument = paths.some((path) => !path.direct);
-  const usesTree = !needsDocument && paths.length > 0;
   const context = needsDocument ? (input: MappingInput) => input.document
-    : usesTree ? (input: MappingInput) => input.tree?.() ?? parseElementTree(decodeXml(input.raw)) : () => undefined;
+    : paths.length ? (input: MappingInput) => parseElementTree(decodeXml(input.raw)) : () => undefined;
   return {
     name: spec.name,
     output: 'json',
     needsDocument,
-    usesTree,
     run: (input) => {
       const value = build(context(input), input);
       return { body: Buffer.from(JSON.stringify(value, null, 2)), contentType: 'application/json; charset=utf-8', extension: 'json' };
