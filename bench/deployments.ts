@@ -54,7 +54,7 @@ export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions,
     transport: { amqp: { prefix: ids.prefix } },
     // (the harness finds mappings relative to its own file, which is elsewhere once compiled)
     mappingsDir: path.join(REPO, 'mappings'),
-    delivery: { retry: { maxAttempts: 10, initialDelay: '200ms', maxDelay: '5s' }, leaseTime: Math.max(120_000, timeoutMs * 2) },
+    delivery: { retry: { maxAttempts: 10, initialDelay: '200ms', maxDelay: '5s' }, leaseTime: Math.max(120_000, timeoutMs * 2), ...(process.env.BENCH_DOCUMENT_CACHE ? { documentCache: process.env.BENCH_DOCUMENT_CACHE === '0' ? 0 : process.env.BENCH_DOCUMENT_CACHE } : {}) },
     targets: {
       [TARGET]: {
         adapter: 'http',
