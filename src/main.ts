@@ -211,6 +211,8 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         });
         pipeline.stop();
         await retention.stop();
+        // Accepted submissions' deliveries still being queued go to the broker before it is left.
+        await pipeline.queued();
         await transport.stop(graceMs);
         await pipeline.settle();
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));

@@ -74,6 +74,8 @@ const ROUTED_MARK_DELAY_MS = 50;
 
 /** How often, and after how long, submissions stuck in `received` are queued for routing again. */
 const SWEEP_INTERVAL_MS = 30_000;
+/** Accepted submissions whose queueing may be unconfirmed at once before the intake waits for it. */
+const MAX_UNCONFIRMED = 256;
 
 export class Pipeline {
   private sweep: NodeJS.Timeout | undefined;
@@ -83,6 +85,8 @@ export class Pipeline {
   private readonly routedMarks = new Set<string>();
   private marking: NodeJS.Timeout | undefined;
   private markWrite: Promise<void> | undefined;
+  /** Deliveries of accepted submissions being queued (the intake answered before the broker confirmed). */
+  private readonly queueing = new Set<Promise<void>>();
 
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
@@ -113,7 +117,13 @@ export class Pipeline {
 
   /** Writes what is still buffered (the `routed` marks); call after the transport stopped. */
   async settle(): Promise<void> {
+    await this.queued();
     await this.writeRoutedMarks();
+  }
+
+  /** Waits until the deliveries of every accepted submission are queued (or their queueing failed). */
+  async queued(): Promise<void> {
+    await Promise.all(this.queueing);
   }
 
   /**
@@ -152,7 +162,8 @@ export class Pipeline {
 
   /**
    * Intake: checks the message (throws InputError, nothing stored) and stores it durably. Resolves only
-   * when the submission is on disk and queued for routing; then the caller may answer "accepted".
+   * when the submission is on disk (with its deliveries, or queued for routing); then the caller may
+   * answer "accepted".
    */
   async receive(body: Buffer, source: string, options: ReceiveOptions = {}): Promise<ReceiveResult> {
     const start = process.hrtime.bigint();
@@ -209,9 +220,18 @@ export class Pipeline {
       metrics.routedTo(facts, routing.routes, secondsSince(start));
       if (routing.targets.length) {
         this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
-        await this.queueDeliveries(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace));
-        // Queued: from now on a lost message is the transport's to redeliver, not the sweep's to find.
-        this.markRouted(submission.id);
+        // Stored with its deliveries, the submission is accepted: the answer need not wait for the broker's
+        // confirms. Once queued, a lost message is the transport's to redeliver (`routed`); should queueing
+        // fail or the process stop first, the submission stays `received` and the sweep queues it. Many
+        // unconfirmed at once (a slow broker): the answer waits again, so the intake slows down with it.
+        const id = submission.id;
+        const queued = this.queueDeliveries(id, routing.targets.map((t) => t.target), formatTraceparent(trace)).then(
+          () => this.markRouted(id),
+          (error: unknown) => log.warn({ err: error, event: 'queue' }, 'queueing the deliveries of an accepted submission failed; the sweep queues them'),
+        );
+        this.queueing.add(queued);
+        void queued.finally(() => this.queueing.delete(queued));
+        if (this.queueing.size > MAX_UNCONFIRMED) await queued;
       }
     } else if (created || submission.state === 'received') {
       await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });

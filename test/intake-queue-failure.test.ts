@@ -1,5 +1,5 @@
-// A submission whose queueing fails after it was stored keeps its attachments: it is accepted durably
-// (the sweep queues its deliveries later), so its attachment bytes must not be deleted with the refusal.
+// A submission whose queueing fails after it was stored is accepted durably (the sweep queues its
+// deliveries later) and keeps its attachments.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,27 +17,42 @@ import { cityConfig, FIXTURES, tempDir, variant } from './support/harness';
 const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muenchen.xml'), 'utf8');
 const log = pino({ level: 'silent' });
 
-test('queueing fails after the commit: the stored submission keeps its attachment, a resend finds it, the refusal deletes nothing stored', async () => {
+/** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
+async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>) {
   const dir = tempDir();
   const db = openSqlite(path.join(dir, 'store.db'));
   const payloads = await DirectoryPayloadStore.open(path.join(dir, 'payloads'));
   const store = new SqliteStore(db);
   const real = new EmbeddedTransport(db, log);
-  let failPublish = true;
   const transport: Transport = Object.assign(Object.create(real) as Transport, {
-    publish: (queue: string, message: Parameters<Transport['publish']>[1]) => (failPublish ? Promise.reject(new Error('broker went away')) : real.publish(queue, message)),
+    publish: (queue: string, message: Parameters<Transport['publish']>[1]) => publish(real, queue, message),
   });
   const config = compileConfig(cityConfig(dir, 'http://127.0.0.1:9'), 'test');
   const metrics = new Metrics({ tenants: [], collect: async () => ({ queues: {}, submissions: {}, storedBytes: { payloads: 0, attachments: 0 } }) });
   const pipeline = new Pipeline({ config, store, payloads, transport, adapters: new Map(), log, metrics });
+  const close = async () => {
+    pipeline.stop();
+    await real.stop(0);
+    await payloads.close();
+    db.close();
+  };
+  return { store, payloads, pipeline, close };
+}
+
+test('queueing fails after the commit: the submission is accepted all the same, stays received for the sweep with its attachment, a resend finds it', async () => {
+  let failPublish = true;
+  const { store, payloads, pipeline, close } = await setup((real, queue, message) => (failPublish ? Promise.reject(new Error('broker went away')) : real.publish(queue, message)));
   try {
     const key = await payloads.write(Readable.from([Buffer.from('%PDF-1.7 plan')]));
     const attachment = { id: 'a1', name: 'plan.pdf', mediaType: 'application/pdf', size: 13, sha256: '0'.repeat(64), key, role: 'attachment' as const };
     const xml = Buffer.from(variant(MUENCHEN));
-    await expect(pipeline.receive(xml, 'http', { attachments: [attachment] })).rejects.toThrow('broker went away');
+    // Stored, the submission is accepted: the answer does not wait for the broker; the queueing fails after it.
+    const first = await pipeline.receive(xml, 'http', { attachments: [attachment] });
+    expect(first).toMatchObject({ status: 'received', duplicate: false });
+    await pipeline.settle();
 
     const [id] = await store.listReceived();
-    expect(id).toBeDefined();
+    expect(id).toBe(first.submissionId);
     expect(await store.attachments(id!)).toMatchObject([{ id: 'a1', key }]);
     expect(Buffer.concat(await (await payloads.open(key)).toArray())).toEqual(Buffer.from('%PDF-1.7 plan'));
 
@@ -49,9 +64,48 @@ test('queueing fails after the commit: the stored submission keeps its attachmen
     await expect(payloads.open(again)).rejects.toThrow();
     expect(Buffer.concat(await (await payloads.open(key)).toArray())).toEqual(Buffer.from('%PDF-1.7 plan'));
   } finally {
-    pipeline.stop();
-    await real.stop(0);
-    await payloads.close();
-    db.close();
+    await close();
+  }
+});
+
+test('the answer does not wait for the broker; the submission is routed once its deliveries are confirmed', async () => {
+  const held: Array<() => void> = [];
+  const { store, pipeline, close } = await setup((real, queue, message) => new Promise<void>((resolve, reject) => {
+    held.push(() => real.publish(queue, message).then(resolve, reject));
+  }));
+  try {
+    const accepted = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect(accepted).toMatchObject({ status: 'received', duplicate: false });
+    expect(held.length).toBeGreaterThan(0);
+    let settled = false;
+    const settling = pipeline.settle().then(() => { settled = true; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    expect((await store.get(accepted.submissionId))!.state).toBe('received');
+    held.forEach((release) => release());
+    await settling;
+    expect((await store.get(accepted.submissionId))!.state).toBe('routed');
+    expect(await store.listReceived()).toEqual([]);
+  } finally {
+    await close();
+  }
+});
+
+test('with 256 accepted submissions unconfirmed, the next answer waits for its own confirm (back-pressure)', async () => {
+  const held: Array<() => void> = [];
+  const { pipeline, close } = await setup((real, queue, message) => new Promise<void>((resolve, reject) => {
+    held.push(() => real.publish(queue, message).then(resolve, reject));
+  }));
+  try {
+    for (let i = 0; i < 256; i += 1) await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    let answered = false;
+    const next = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http').then((result) => { answered = true; return result; });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    held.forEach((release) => release());
+    await expect(next).resolves.toMatchObject({ duplicate: false });
+    await pipeline.settle();
+  } finally {
+    await close();
   }
 });
