@@ -48,7 +48,7 @@ const CATEGORIES: Array<[string, RegExp]> = [
   ['amqp (amqplib)', /node_modules\/amqplib\/|rabbitmq-transport/],
   ['xml parse (xmldom)', /node_modules\/@xmldom\//],
   ['xpath', /node_modules\/xpath\/|envelope\/xpath/],
-  ['xml gate (sax)', /node_modules\/sax\/|envelope\/(xml-gate|xoev-header|decode)/],
+  ['xml tokenizer (saxes: gate, element tree)', /node_modules\/saxes\/|envelope\/(xml-gate|xoev-header|decode|element-tree|stream-path)/],
   ['mapping (incl. luxon)', /node_modules\/luxon\/|src\/map\//],
   ['logging (pino)', /node_modules\/(pino|sonic-boom|pino-std-serializers)\//],
   ['http out (axios)', /node_modules\/(axios|follow-redirects|form-data|proxy-from-env)\/|adapters\/http\//],

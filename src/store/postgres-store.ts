@@ -156,7 +156,13 @@ export class PostgresStore implements Store {
   /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
   readonly payloadStore: PostgresPayloadStore;
 
-  private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
+  private constructor(
+    private readonly db: Kysely<Database>,
+    pool: Pool,
+    private readonly log: Logger,
+    /** Connections that commit without waiting for the WAL flush: for leases only (see claim). */
+    private readonly leases: Kysely<Database>,
+  ) {
     this.payloadStore = new PostgresPayloadStore(pool);
   }
 
@@ -181,6 +187,13 @@ export class PostgresStore implements Store {
     // An idle connection that breaks (database restart, network) must not crash the process; the pool replaces it.
     pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+    const leasePool = new Pool({
+      connectionString: url,
+      max: Math.max(2, Math.ceil(poolSize / 2)),
+      options: `-c search_path="${schema}" -c synchronous_commit=off`,
+    });
+    leasePool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
+    const leases = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(leasePool) }) });
     try {
       const migrator = new Migrator({
         db,
@@ -202,10 +215,10 @@ export class PostgresStore implements Store {
       }
       if (error) throw new Error(`opening the PostgreSQL store (schema ${schema}) failed while migrating: ${(error as Error).message ?? String(error)}`, { cause: error });
     } catch (error) {
-      await db.destroy();
+      await Promise.all([db.destroy(), leases.destroy()]);
       throw error;
     }
-    return new PostgresStore(db, pool, log);
+    return new PostgresStore(db, pool, log, leases);
   }
 
   private async event(trx: Kysely<Database>, id: string, event: Omit<HistoryEvent, 'at'>): Promise<void> {
@@ -423,7 +436,11 @@ export class PostgresStore implements Store {
    * find the new lease and match nothing. Only then is the row read to tell `busy` from `done`.
    */
   async claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim> {
-    if (maxInFlight === undefined) return this.claim(this.db, id, target, leaseMs);
+    // The lease is committed without waiting for the disk: visible to every instance at once, it would be
+    // lost only if the database server itself crashed within the WAL writer's delay (≤ 3 × 200 ms) — the
+    // attempt is then made again, with the same idempotency key, as after any crash mid-attempt. Every
+    // outcome waits for the flush, and with it for the leases committed before it.
+    if (maxInFlight === undefined) return this.claim(this.leases, id, target, leaseMs);
     // Counting the target's leases and taking one must not interleave with another instance doing the
     // same: a transaction-scoped advisory lock per target serializes them (released at commit).
     return this.db.transaction().execute(async (trx) => {
@@ -727,6 +744,7 @@ export class PostgresStore implements Store {
 
   /** Ends the pool (waits for queries in flight). */
   async close(): Promise<void> {
+    await this.leases.destroy();
     await this.db.destroy();
     this.log.debug('PostgreSQL store closed');
   }
