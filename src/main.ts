@@ -211,8 +211,9 @@ export async function startRouter(config: LoadedConfig, options: StartOptions): 
         });
         pipeline.stop();
         await retention.stop();
-        // Accepted submissions' deliveries still being queued go to the broker before it is left.
-        await pipeline.queued();
+        // Accepted submissions' deliveries still being queued go to the broker before it is left (within
+        // the grace time: a blocked broker must not hold the shutdown; the sweep queues what is left).
+        await Promise.race([pipeline.queued(), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
         await transport.stop(graceMs);
         await pipeline.settle();
         await Promise.allSettled([...adapters.values()].map((adapter) => adapter.close()));

@@ -3,6 +3,7 @@
 // tokenizer (saxes). About a fifth of xmldom's parse time and a fraction of its heap for an XBau
 // application. Comments and processing instructions are left out: a plain path selects neither, and an
 // element's string-value does not include them.
+import { normalizeLineEndings } from '@xmldom/xmldom';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
 
@@ -70,6 +71,7 @@ export function parseElementTree(text: string): TreeNode {
   parser.on('error', (error) => {
     throw new InputError('xml-not-well-formed', error.message.split('\n')[0] ?? 'not well-formed');
   });
-  parser.write(text).close();
+  // Line ends as xmldom normalises them (also U+0085, U+2028, U+2029), so that tree and DOM read the same.
+  parser.write(normalizeLineEndings(text)).close();
   return document;
 }

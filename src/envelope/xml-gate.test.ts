@@ -203,6 +203,16 @@ describe('inspectXml', () => {
     expect(error.detail).toMatch(/^unexpected close tag at line 2, column \d+$/);
   });
 
+  it('finds a stray reference before where the tokenizer stopped, skipping comments and CDATA; unterminated sections after it do not matter', () => {
+    for (const opener of ['<?', '<!--']) {
+      const error = refusal(() => inspectXml(`<a>&x;${opener.repeat(200_000)}</a>`));
+      expect(error.code).toBe('xml-not-well-formed');
+      expect(error.detail).toBe('undefined entity reference "&x;" at line 1, column 4');
+    }
+    // '&' inside a comment or CDATA section before the error is literal.
+    expect(refusal(() => inspectXml('<a><!-- & --><![CDATA[&]]>&y;<b></a>')).detail).toBe('undefined entity reference "&y;" at line 1, column 27');
+  });
+
   it('refuses an undeclared entity reference, also an HTML one, in text and in attributes', () => {
     for (const [text, name, column] of [['<a>&nbsp;</a>', 'nbsp', 4], ['<a>x &foo; y</a>', 'foo', 6], ['<a b="&uuml;"/>', 'uuml', 7]] as const) {
       const error = refusal(() => inspectXml(text));

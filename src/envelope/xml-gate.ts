@@ -184,8 +184,8 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
     if (message === 'document must contain a root element') fail(new InputError('xml-not-well-formed', 'the document has no root element'));
     // saxes reads an entity reference up to the next ';', so a stray '&' surfaces later as some other
     // error; the reference itself is the first problem when it comes before where saxes stopped.
-    const reference = undefinedEntityReference(text);
-    if (reference && reference.offset < parser.position) fail(new InputError('xml-not-well-formed', reference.detail));
+    const reference = undefinedEntityReference(text, parser.position);
+    if (reference) fail(new InputError('xml-not-well-formed', reference.detail));
     fail(new InputError('xml-not-well-formed', `${message} at ${where()}`));
   });
 
@@ -202,24 +202,39 @@ export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS,
   return outline;
 }
 
-// Anything but the five predefined entities and character references (XML names are case-sensitive:
-// `&AMP;` is undefined).
-const UNDEFINED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
-const LITERAL_SECTIONS = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g;
+// The five predefined entities and character references; anything else after '&' is not XML (names are
+// case-sensitive: `&AMP;` is undefined).
+const DEFINED_REFERENCE = /&(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);/y;
+const MARKUP_OR_REFERENCE = /[<&]/g;
+// '&' is literal inside these; each is skipped to its end (a linear scan, whatever the input).
+const LITERAL_SECTIONS: Array<[open: string, close: string]> = [['<![CDATA[', ']]>'], ['<!--', '-->'], ['<?', '?>']];
 
-/** The first entity reference XML does not define (outside CDATA, comments and PIs), with its position. */
-function undefinedEntityReference(text: string): { offset: number; detail: string } | undefined {
-  if (!UNDEFINED_ENTITY.test(text)) return undefined;
-  // '&' is literal inside CDATA sections, comments and processing instructions; blank them out, keeping offsets.
-  const markup = text.replace(LITERAL_SECTIONS, (section) => section.replace(/[^\n]/g, ' '));
-  const match = UNDEFINED_ENTITY.exec(markup);
-  if (!match) return undefined;
-  const where = lineColumn(markup, match.index);
-  const name = /^&([^;\s<&]{0,32});/.exec(markup.slice(match.index))?.[1];
-  return {
-    offset: match.index,
-    detail: name ? `undefined entity reference "&${name};" at ${where}` : `unescaped "&" (not an entity reference) at ${where}`,
-  };
+/**
+ * The first entity reference XML does not define before `end` (outside CDATA sections, comments and
+ * processing instructions), with its position. One pass, linear in `end`: it runs on hostile input.
+ */
+function undefinedEntityReference(text: string, end: number): { offset: number; detail: string } | undefined {
+  MARKUP_OR_REFERENCE.lastIndex = 0;
+  for (let match = MARKUP_OR_REFERENCE.exec(text); match && match.index < end; match = MARKUP_OR_REFERENCE.exec(text)) {
+    const at = match.index;
+    if (text[at] === '<') {
+      const section = LITERAL_SECTIONS.find(([open]) => text.startsWith(open, at));
+      if (!section) continue;
+      const close = text.indexOf(section[1], at + section[0].length);
+      if (close < 0) return undefined;
+      MARKUP_OR_REFERENCE.lastIndex = close + section[1].length;
+      continue;
+    }
+    DEFINED_REFERENCE.lastIndex = at;
+    if (DEFINED_REFERENCE.test(text)) continue;
+    const name = /^&([^;\s<&]{0,32});/.exec(text.slice(at, at + 40))?.[1];
+    const where = lineColumn(text, at);
+    return {
+      offset: at,
+      detail: name ? `undefined entity reference "&${name};" at ${where}` : `unescaped "&" (not an entity reference) at ${where}`,
+    };
+  }
+  return undefined;
 }
 
 /** `line L, column C` (1-based) of a character offset. */

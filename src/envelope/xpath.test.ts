@@ -93,6 +93,12 @@ describe('plain paths walked directly give what the xpath library gives', () => 
     expect(compileXPath('/*/a', NS).string(document)).toBe('first bold & raw  tail');
   });
 
+  test('line ends read the same on the tree as on the DOM (xmldom also normalises U+0085, U+2028, U+2029)', () => {
+    const text = '<a x="1\u2028\r\n2"><b>x\u2028y\u0085z\r\nw\rv\u2029</b></a>';
+    for (const expression of ['/a/b', '/a/@x']) expectSameOnTree(expression, {}, parseElementTree(text), parseDom(text));
+    expect(compileXPath('/a/b', {}).string(parseElementTree(text))).toBe('x\ny\nz\nw\nv\n');
+  });
+
   test('an absolute path from an element starts at its document', () => {
     expect(compileXPath('/*/a/b', NS).string(second)).toBe('bold');
     expect(compileXPath('b', NS).string(second)).toBe('second');

@@ -8,6 +8,7 @@ import { compileXPath, type CompiledXPath } from '../envelope/xpath';
 import { decodeXml } from '../envelope/decode';
 import { parseElementTree } from '../envelope/element-tree';
 import { describeIssues } from '../config/schema';
+import { InputError } from '../errors';
 import type { Payload } from '../deliver/adapter';
 import { compileTransform, transformSchema, TransformError, type Scalar, type Transform } from './transforms';
 
@@ -174,6 +175,19 @@ function compileObject(fields: Record<string, FieldInput>, at: string, spec: Com
   };
 }
 
+/**
+ * The element tree of the message; should saxes refuse what the DOM parser takes (a message stored
+ * before the gate became stricter, e.g. `&#1;`), the DOM, so that it maps as before rather than failing.
+ */
+function treeOrDom(input: MappingInput): unknown {
+  try {
+    return parseElementTree(decodeXml(input.raw));
+  } catch (error) {
+    if (error instanceof InputError) return input.document;
+    throw error;
+  }
+}
+
 /** Compiles a parsed mapping document. Throws an Error whose lines name the failing paths. */
 export function compileMapping(document: unknown, origin: string): Mapping {
   const parsed = mappingSchema.safeParse(document);
@@ -201,7 +215,7 @@ export function compileMapping(document: unknown, origin: string): Mapping {
   const { paths } = compilation;
   const needsDocument = paths.some((path) => !path.direct);
   const context = needsDocument ? (input: MappingInput) => input.document
-    : paths.length ? (input: MappingInput) => parseElementTree(decodeXml(input.raw)) : () => undefined;
+    : paths.length ? (input: MappingInput) => treeOrDom(input) : () => undefined;
   return {
     name: spec.name,
     output: 'json',

@@ -156,13 +156,7 @@ export class PostgresStore implements Store {
   /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
   readonly payloadStore: PostgresPayloadStore;
 
-  private constructor(
-    private readonly db: Kysely<Database>,
-    pool: Pool,
-    private readonly log: Logger,
-    /** Connections that commit without waiting for the WAL flush: for leases only (see claim). */
-    private readonly leases: Kysely<Database>,
-  ) {
+  private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
     this.payloadStore = new PostgresPayloadStore(pool);
   }
 
@@ -187,13 +181,6 @@ export class PostgresStore implements Store {
     // An idle connection that breaks (database restart, network) must not crash the process; the pool replaces it.
     pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
-    const leasePool = new Pool({
-      connectionString: url,
-      max: Math.max(2, Math.ceil(poolSize / 2)),
-      options: `-c search_path="${schema}" -c synchronous_commit=off`,
-    });
-    leasePool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will reconnect'));
-    const leases = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(leasePool) }) });
     try {
       const migrator = new Migrator({
         db,
@@ -215,10 +202,10 @@ export class PostgresStore implements Store {
       }
       if (error) throw new Error(`opening the PostgreSQL store (schema ${schema}) failed while migrating: ${(error as Error).message ?? String(error)}`, { cause: error });
     } catch (error) {
-      await Promise.all([db.destroy(), leases.destroy()]);
+      await db.destroy();
       throw error;
     }
-    return new PostgresStore(db, pool, log, leases);
+    return new PostgresStore(db, pool, log);
   }
 
   private async event(trx: Kysely<Database>, id: string, event: Omit<HistoryEvent, 'at'>): Promise<void> {
@@ -406,11 +393,11 @@ export class PostgresStore implements Store {
 
   async markRouted(ids: readonly string[]): Promise<void> {
     if (!ids.length) return;
-    // Without waiting for the WAL flush: should this write be lost, the sweep queues the deliveries again.
-    await this.db.transaction().execute(async (trx) => {
-      await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-      await trx.updateTable('submissions').set({ state: 'routed', updated_at: now }).where('id', 'in', [...ids]).where('state', '=', 'received').execute();
-    });
+    // Without waiting for the WAL flush (one statement; `set_config(…, true)` holds for its transaction
+    // only): should this write be lost, the sweep queues the deliveries again.
+    await sql`UPDATE submissions SET state = 'routed', updated_at = now()
+      FROM (SELECT set_config('synchronous_commit', 'off', true)) AS marks_commit
+      WHERE id = ANY(${[...ids]}::text[]) AND state = 'received'`.execute(this.db);
   }
 
   async deliveries(id: string): Promise<DeliveryRecord[]> {
@@ -436,11 +423,7 @@ export class PostgresStore implements Store {
    * find the new lease and match nothing. Only then is the row read to tell `busy` from `done`.
    */
   async claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim> {
-    // The lease is committed without waiting for the disk: visible to every instance at once, it would be
-    // lost only if the database server itself crashed within the WAL writer's delay (≤ 3 × 200 ms) — the
-    // attempt is then made again, with the same idempotency key, as after any crash mid-attempt. Every
-    // outcome waits for the flush, and with it for the leases committed before it.
-    if (maxInFlight === undefined) return this.claim(this.leases, id, target, leaseMs);
+    if (maxInFlight === undefined) return this.claim(this.db, id, target, leaseMs);
     // Counting the target's leases and taking one must not interleave with another instance doing the
     // same: a transaction-scoped advisory lock per target serializes them (released at commit).
     return this.db.transaction().execute(async (trx) => {
@@ -475,11 +458,15 @@ export class PostgresStore implements Store {
   }
 
   private async claim(db: Kysely<Database>, id: string, target: string, leaseMs: number): Promise<Claim> {
-    // With the claim, in the same round trip, what the attempt needs of the submission.
+    // With the claim, in the same round trip, what the attempt needs of the submission. The lease commits
+    // without waiting for the disk (`set_config(…, true)`: this statement's transaction only): visible to
+    // every instance at once, it would be lost only if the database server itself crashed within the WAL
+    // writer's delay (≤ 3 × 200 ms) — the attempt is then made again, with the same idempotency key, as
+    // after any crash mid-attempt. Every outcome waits for the flush, and with it for the leases before it.
     const { rows: [claimed] } = await sql<{ attempts: number; route: string; facts: Facts; received_at: Date; client: string | null; attachments: string; deliveries: string }>`/* prepared:claim */
       UPDATE deliveries d
       SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
-      FROM submissions s
+      FROM submissions s, (SELECT set_config('synchronous_commit', 'off', true)) AS lease_commit
       WHERE d.submission_id = ${id} AND d.target = ${target} AND d.state = 'pending'
         AND (d.lease_until IS NULL OR d.lease_until <= now()) AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= now())
         AND s.id = d.submission_id
@@ -744,7 +731,6 @@ export class PostgresStore implements Store {
 
   /** Ends the pool (waits for queries in flight). */
   async close(): Promise<void> {
-    await this.leases.destroy();
     await this.db.destroy();
     this.log.debug('PostgreSQL store closed');
   }
