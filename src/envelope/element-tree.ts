@@ -51,7 +51,7 @@ function element(tag: SaxesTagNS): TreeNode {
 export function parseElementTree(text: string): TreeNode {
   const document = new TreeNode(9, null, null, null, null);
   let current = document;
-  const parser = new SaxesParser({ xmlns: true, position: false });
+  const parser = new SaxesParser({ xmlns: true, position: false, defaultXMLVersion: '1.0', forceXMLVersion: true });
   parser.on('opentag', (tag) => {
     const node = element(tag);
     current.append(node);

@@ -221,6 +221,11 @@ describe('inspectXml', () => {
     }
   });
 
+  it('applies XML 1.0 rules also to a document declaring version 1.1', () => {
+    expect(refusal(() => inspectXml('<?xml version="1.1"?><a>&#1;</a>')).code).toBe('xml-not-well-formed');
+    expect(inspectXml('<?xml version="1.1"?><a>x</a>').root.localName).toBe('a');
+  });
+
   it('accepts the five predefined entities and character references', () => {
     expect(inspectXml('<a b="&quot;&apos;">&amp;&lt;&gt;&#228;&#x20AC;</a>').root.attributes).toEqual({ b: `"'` });
   });

@@ -65,7 +65,9 @@ const HEADER_TEXT_PATHS = new Set([
  */
 export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = []): XmlOutline {
   // saxes knows only XML's five predefined entities and processes no DTD: any other entity is an error.
-  const parser = new SaxesParser({ xmlns: true, position: true });
+  // XML 1.0 rules whatever the declaration says (1.1 would admit e.g. `&#1;`): XÖV is XML 1.0, and so is
+  // the DOM parser behind the gate.
+  const parser = new SaxesParser({ xmlns: true, position: true, defaultXMLVersion: '1.0', forceXMLVersion: true });
   let outline: XmlOutline | undefined;
   let failure: InputError | undefined;
   let depth = 0;
