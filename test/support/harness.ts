@@ -11,6 +11,7 @@ import { startBackOffice, type BackOffice } from '../../src/demo/back-office';
 import { startRouter, type RunningRouter } from '../../src/main';
 import { Topology } from '../../src/transport/rabbitmq-topology';
 import { amqpUrl, databaseUrl, deleteTopology, dropSchema, runId } from './services';
+import { CALLBACK_QUEUE } from '../../src/callbacks/callbacks';
 
 /** Embedded: SQLite file in the test's directory. Production: PostgreSQL + RabbitMQ, own schema and queue prefix. */
 export type Mode = 'embedded' | 'production';
@@ -89,7 +90,8 @@ export async function startTestRouter(config: Record<string, unknown>, log = pin
       await close(graceMs);
       if (keep) return;
       const { schema } = compiled.raw.store.postgres;
-      const queues = ['route', ...[...compiled.targets.keys()].map((t) => `deliver.${t}`)];
+      // The callback stage's queue too (declared when a client has a callback; deleting a missing queue is a no-op).
+      const queues = ['route', CALLBACK_QUEUE, ...[...compiled.targets.keys()].map((t) => `deliver.${t}`)];
       const topology = new Topology(compiled.raw.transport.amqp.prefix, 0);
       await Promise.all([dropSchema(database, schema), deleteTopology(amqp, topology.names(queues))]);
     },
