@@ -425,7 +425,7 @@ export class Pipeline {
     let payload: Payload;
     try {
       const source = await this.documents.open(submissionId, async () => (await this.deps.store.payload(submissionId))!);
-      payload = plan.mapping.run({ raw: source.raw, facts, get document() { return source.document(); } });
+      payload = plan.mapping.run({ raw: source.raw, text: source.text, facts, get document() { return source.document(); } });
     } catch (error) {
       if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };

@@ -10,6 +10,8 @@ const DOM_BYTES_PER_TEXT_BYTE = 24;
 
 export interface CachedDocument {
   readonly raw: Buffer;
+  /** The decoded text, when the intake kept it (it is not decoded again). */
+  readonly text?: string;
   /** The DOM, parsed on first use (and then kept). */
   document(): Document;
 }
@@ -52,6 +54,7 @@ export class DocumentCache {
     }
     return {
       raw: entry.raw,
+      text: entry.text,
       document: () => {
         if (!entry.dom) {
           entry.dom = lazyDom(entry.text ?? entry.raw)();

@@ -6,8 +6,7 @@
 import { normalizeLineEndings } from '@xmldom/xmldom';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
-
-const XMLNS = 'http://www.w3.org/2000/xmlns/';
+import { attributesOf } from './xml-gate';
 
 /** A node as the plain-path walk reads it; the names are the W3C DOM's. */
 export class TreeNode {
@@ -36,9 +35,7 @@ export class TreeNode {
 
 function element(tag: SaxesTagNS): TreeNode {
   const attributes: TreeNode[] = [];
-  for (const attr of Object.values(tag.attributes)) {
-    if (attr.uri !== XMLNS) attributes.push(new TreeNode(2, attr.local, attr.uri || null, attr.value, null));
-  }
+  for (const attr of attributesOf(tag)) attributes.push(new TreeNode(2, attr.local, attr.uri || null, attr.value, null));
   const node = new TreeNode(1, tag.local, tag.uri || null, null, attributes);
   for (const attr of attributes) attr.ownerElement = node;
   return node;

@@ -248,7 +248,7 @@ function lineColumn(text: string, offset: number): string {
 const XMLNS = 'http://www.w3.org/2000/xmlns/';
 
 /** The attributes of an element without its namespace declarations. */
-function* attributesOf(node: SaxesTagNS): Iterable<SaxesAttributeNS> {
+export function* attributesOf(node: SaxesTagNS): Iterable<SaxesAttributeNS> {
   for (const attr of Object.values(node.attributes)) {
     if (attr.uri !== XMLNS) yield attr;
   }

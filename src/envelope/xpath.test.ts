@@ -10,45 +10,41 @@ const REPO = path.resolve(__dirname, '../..');
 const VALID = path.join(REPO, 'test/fixtures/valid');
 const fixtures = readdirSync(VALID).filter((name) => name.endsWith('.xml'));
 
-/** Evaluates `expression` both ways on `context` and expects the same string, boolean and node list. */
-function expectSame(expression: string, namespaces: Namespaces, context: unknown): void {
+/**
+ * Evaluates `expression` by the walk on `walked` and by the library on `dom`: the same string and boolean,
+ * the same error or the same number of nodes, which `sameNodes` compares further.
+ */
+function compareRoutes(expression: string, namespaces: Namespaces, walked: unknown, dom: unknown, where: string, sameNodes: (selected: Node[], expected: Node[]) => void): void {
   const fast = compileXPath(expression, namespaces);
   const library = compileXPath(expression, namespaces, { fastPaths: false });
-  const where = `${expression} on ${(context as { nodeName?: string }).nodeName}`;
-  expect({ where, value: fast.string(context) }).toEqual({ where, value: library.string(context) });
-  expect({ where, value: fast.boolean(context) }).toEqual({ where, value: library.boolean(context) });
-  let expected: Node[];
-  try {
-    expected = library.nodes(context);
-  } catch (error) {
-    expect(() => fast.nodes(context)).toThrow((error as Error).message);
-    return;
-  }
-  const nodes = fast.nodes(context);
-  expect({ where, count: nodes.length }).toEqual({ where, count: expected.length });
-  nodes.forEach((node, i) => expect(node === expected[i]).toBe(true));
-}
-
-/** The walk on the element tree gives what the library gives on the DOM: strings, booleans, selected nodes' string values. */
-function expectSameOnTree(expression: string, namespaces: Namespaces, tree: unknown, dom: unknown): void {
-  const fast = compileXPath(expression, namespaces);
-  const library = compileXPath(expression, namespaces, { fastPaths: false });
-  expect(fast.direct).toBe(true);
-  const where = `${expression} (element tree)`;
-  expect({ where, value: fast.string(tree) }).toEqual({ where, value: library.string(dom) });
-  expect({ where, value: fast.boolean(tree) }).toEqual({ where, value: library.boolean(dom) });
+  expect({ where, value: fast.string(walked) }).toEqual({ where, value: library.string(dom) });
+  expect({ where, value: fast.boolean(walked) }).toEqual({ where, value: library.boolean(dom) });
   let expected: Node[];
   try {
     expected = library.nodes(dom);
   } catch (error) {
-    expect(() => fast.nodes(tree)).toThrow((error as Error).message);
+    expect(() => fast.nodes(walked)).toThrow((error as Error).message);
     return;
   }
-  const strings = (nodes: unknown[]) => nodes.map((node) => compileXPath('string(.)', {}, { fastPaths: false }).string(node));
-  const selected = fast.nodes(tree);
+  const selected = fast.nodes(walked);
   expect({ where, count: selected.length }).toEqual({ where, count: expected.length });
+  sameNodes(selected, expected);
+}
+
+/** Evaluates `expression` both ways on `context` and expects the same string, boolean and node list. */
+function expectSame(expression: string, namespaces: Namespaces, context: unknown): void {
+  compareRoutes(expression, namespaces, context, context, `${expression} on ${(context as { nodeName?: string }).nodeName}`,
+    (nodes, expected) => nodes.forEach((node, i) => expect(node === expected[i]).toBe(true)));
+}
+
+/** The walk on the element tree gives what the library gives on the DOM: strings, booleans, selected nodes' string values. */
+function expectSameOnTree(expression: string, namespaces: Namespaces, tree: unknown, dom: unknown): void {
+  expect(compileXPath(expression, namespaces).direct).toBe(true);
+  const where = `${expression} (element tree)`;
+  const strings = (nodes: unknown[]) => nodes.map((node) => compileXPath('string(.)', {}, { fastPaths: false }).string(node));
   // The tree's nodes are not DOM nodes: compare their string values.
-  expect({ where, values: selected.map((node) => treeString(node as unknown as TreeNode)) }).toEqual({ where, values: strings(expected) });
+  compareRoutes(expression, namespaces, tree, dom, where, (selected, expected) =>
+    expect({ where, values: selected.map((node) => treeString(node as unknown as TreeNode)) }).toEqual({ where, values: strings(expected) }));
 }
 
 function treeString(node: TreeNode): string {

@@ -71,6 +71,8 @@ export class MappingError extends Error {
 export interface MappingInput {
   document: Document;
   raw: Buffer;
+  /** `raw` decoded, if the caller has it already. */
+  text?: string;
   facts: Readonly<Record<string, string | boolean | undefined>>;
 }
 
@@ -181,7 +183,7 @@ function compileObject(fields: Record<string, FieldInput>, at: string, spec: Com
  */
 function treeOrDom(input: MappingInput): unknown {
   try {
-    return parseElementTree(decodeXml(input.raw));
+    return parseElementTree(input.text ?? decodeXml(input.raw));
   } catch (error) {
     if (error instanceof InputError) return input.document;
     throw error;
