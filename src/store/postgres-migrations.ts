@@ -145,4 +145,17 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_lz4': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Payloads and attachment chunks are TOASTed with lz4 instead of pglz where the server has it
+      // (PostgreSQL ≥ 14 built with lz4, as the Debian and Docker builds are): compressing a 13 KB XBau
+      // application costs ~0.05 instead of ~0.3 ms of server CPU, about the same size. Rows already stored
+      // keep pglz (PostgreSQL reads both); without lz4 nothing changes.
+      const { rows } = await sql<{ lz4: boolean }>`
+        SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`.execute(db);
+      if (!rows[0]?.lz4) return;
+      await sql`ALTER TABLE payloads ALTER COLUMN body SET COMPRESSION lz4`.execute(db);
+      await sql`ALTER TABLE blob_chunks ALTER COLUMN data SET COMPRESSION lz4`.execute(db);
+    },
+  },
 };

@@ -355,7 +355,8 @@ export class PostgresStore implements Store {
   }
 
   async payload(id: string): Promise<Buffer | undefined> {
-    const row = await this.db.selectFrom('payloads').select('body').where('submission_id', '=', id).executeTakeFirst();
+    // Read by every delivery the document cache misses (a backlog): prepared once per connection.
+    const { rows: [row] } = await sql<{ body: Buffer }>`/* prepared:payload */ SELECT body FROM payloads WHERE submission_id = ${id}`.execute(this.db);
     return row?.body;
   }
 
