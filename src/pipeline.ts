@@ -69,8 +69,12 @@ const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) 
 /** Pause before a throttled delivery (target at `maxInFlight`) asks again. */
 const THROTTLE_WAIT_MS = 200;
 
-/** How long `routed` marks are collected before they are written in one go. */
-const ROUTED_MARK_DELAY_MS = 50;
+/**
+ * How long `routed` marks are collected before they are written in one go. Most deliveries finish sooner:
+ * their outcome sets the submission's state, and their marks are dropped unwritten (one update of the
+ * submission row less each). Far below the sweep's age, so the sweep never sees a submission still waiting.
+ */
+const ROUTED_MARK_DELAY_MS = 1000;
 
 /** How often, and after how long, submissions stuck in `received` are queued for routing again. */
 const SWEEP_INTERVAL_MS = 30_000;
@@ -354,6 +358,7 @@ export class Pipeline {
     const log = this.deps.log.child({ submissionId, target, traceId: trace.traceId });
     const claim = await this.claimWithinLimits(plan, submissionId);
     if (claim.kind === 'done') {
+      this.routedMarks.delete(submissionId);
       // Finished before — perhaps by a process that died before it queued the status callback: queue it
       // (again); its event id is the same, so a receiver that got it already recognises it.
       await this.notifyOutcome(submissionId, target);
@@ -370,6 +375,7 @@ export class Pipeline {
       const detail = `${attempt - 1} attempts started, none finished`;
       const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
       await store.recordOutcome(submissionId, target, attempt, dead, { onlyDelivery: context.deliveries === 1 });
+      this.routedMarks.delete(submissionId);
       this.documents.release(submissionId);
       this.countAttempt(context, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
       await this.notifyOutcome(submissionId, target);
@@ -380,6 +386,8 @@ export class Pipeline {
     const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
     await store.recordOutcome(submissionId, target, attempt, recorded, { onlyDelivery: context.deliveries === 1 });
+    // The outcome set the submission's state past `received`: its routed mark, if still buffered, is moot.
+    this.routedMarks.delete(submissionId);
     if (recorded.kind !== 'retry') this.documents.release(submissionId);
     this.countAttempt(context, target, outcome, recorded, secondsSince(start));
     if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);

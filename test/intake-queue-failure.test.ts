@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import pino from 'pino';
 import { compileConfig } from '../src/config/load';
 import { Metrics } from '../src/metrics';
+import type { Adapter, DeliveryRequest } from '../src/deliver/adapter';
 import { Pipeline } from '../src/pipeline';
 import { DirectoryPayloadStore } from '../src/store/directory-payload-store';
 import { openSqlite } from '../src/store/sqlite';
@@ -18,7 +19,7 @@ const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muench
 const log = pino({ level: 'silent' });
 
 /** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
-async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>) {
+async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, adapters: ReadonlyMap<string, Adapter> = new Map()) {
   const dir = tempDir();
   const db = openSqlite(path.join(dir, 'store.db'));
   const payloads = await DirectoryPayloadStore.open(path.join(dir, 'payloads'));
@@ -29,7 +30,7 @@ async function setup(publish: (real: Transport, queue: string, message: Paramete
   });
   const config = compileConfig(cityConfig(dir, 'http://127.0.0.1:9'), 'test');
   const metrics = new Metrics({ tenants: [], collect: async () => ({ queues: {}, submissions: {}, storedBytes: { payloads: 0, attachments: 0 } }) });
-  const pipeline = new Pipeline({ config, store, payloads, transport, adapters: new Map(), log, metrics });
+  const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics });
   const close = async () => {
     pipeline.stop();
     await real.stop(0);
@@ -105,6 +106,42 @@ test('with 256 accepted submissions unconfirmed, the next answer waits for its o
     held.forEach((release) => release());
     await expect(next).resolves.toMatchObject({ duplicate: false });
     await pipeline.settle();
+  } finally {
+    await close();
+  }
+});
+
+test('a delivery finished before the routed marks are written leaves its submission row alone; one still waiting is marked routed', async () => {
+  const delivered: string[] = [];
+  let hold = false;
+  const backOffice: Adapter = {
+    connect: async () => undefined,
+    check: async () => ({ ok: true, detail: 'test' }),
+    close: async () => undefined,
+    deliver: async (request: DeliveryRequest) => {
+      if (hold) return new Promise(() => undefined);
+      delivered.push(request.submissionId);
+      return { status: 'delivered', detail: 'test' };
+    },
+  };
+  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), new Map([['muenchen-lbk', backOffice]]));
+  const marked: string[] = [];
+  const markRouted = store.markRouted.bind(store);
+  store.markRouted = async (ids) => {
+    marked.push(...ids);
+    return markRouted(ids);
+  };
+  try {
+    await pipeline.start();
+    const quick = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    for (let i = 0; i < 100 && (await store.get(quick.submissionId))!.state !== 'delivered'; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(delivered).toEqual([quick.submissionId]);
+    hold = true;
+    const waiting = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await pipeline.settle();
+    expect(marked).toEqual([waiting.submissionId]);
+    expect((await store.get(quick.submissionId))!.state).toBe('delivered');
+    expect((await store.get(waiting.submissionId))!.state).toBe('routed');
   } finally {
     await close();
   }
