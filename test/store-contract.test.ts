@@ -428,6 +428,13 @@ describe('postgres store shared by several router instances', () => {
   test('a rate limit holds across instances: of 20 concurrent requests only the burst is granted', async () => {
     const waits = await onBoth(20, (store) => store.takeRateToken('t1', { perSecond: 0.5, burst: 5 }));
     expect(waits.filter((w) => w === 0)).toHaveLength(5);
+    // The others reserved consecutive slots 2 s apart (none lost to a concurrent update, none refilled
+    // twice); the test's own runtime refills a little, so each wait is at most that much shorter.
+    const reserved = waits.filter((w) => w > 0).sort((x, y) => x - y);
+    reserved.forEach((wait, k) => {
+      expect(wait).toBeLessThanOrEqual(2000 * (k + 1));
+      expect(wait).toBeGreaterThan(2000 * (k + 1) - 1000);
+    });
   });
 
   test('maxInFlight holds across instances: concurrent claims of 10 deliveries take exactly the limit', async () => {

@@ -18,5 +18,10 @@ export interface RateLimit {
 export function takeToken(tokens: number, elapsedMs: number, limit: RateLimit): { tokens: number; waitMs: number } {
   const available = Math.min(limit.burst, tokens + (Math.max(0, elapsedMs) / 1000) * limit.perSecond);
   const left = available - 1;
-  return { tokens: left, waitMs: left >= 0 ? 0 : Math.ceil((-left / limit.perSecond) * 1000) };
+  return { tokens: left, waitMs: reservationWait(left, limit) };
+}
+
+/** How long until a reserved token is there, given what the bucket holds after taking it (below zero: reserved ahead). */
+export function reservationWait(left: number, limit: RateLimit): number {
+  return left >= 0 ? 0 : Math.ceil((-left / limit.perSecond) * 1000);
 }
