@@ -51,7 +51,7 @@ const CATEGORIES: Array<[string, RegExp]> = [
   ['xml tokenizer (saxes: gate, element tree)', /node_modules\/saxes\/|envelope\/(xml-gate|xoev-header|decode|element-tree|stream-path)/],
   ['mapping (incl. luxon)', /node_modules\/luxon\/|src\/map\//],
   ['logging (pino)', /node_modules\/(pino|sonic-boom|pino-std-serializers)\//],
-  ['http out (axios)', /node_modules\/(axios|follow-redirects|form-data|proxy-from-env)\/|adapters\/http\//],
+  ['http out (undici; axios in callbacks)', /node_modules\/(undici|axios|follow-redirects|form-data|proxy-from-env)\/|adapters\/http\//],
   ['http in (express)', /node_modules\/(express|body-parser|raw-body|router|type-is|content-type|finalhandler|send|on-finished)\/|src\/intake\//],
   ['config / zod', /node_modules\/(zod|yaml)\//],
 ];

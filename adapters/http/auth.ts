@@ -2,9 +2,9 @@
 // credential is a secret reference ({ env } or { file }), read at connect; no value is ever logged.
 // OAuth2 tokens are cached until shortly before they expire; one refresh runs at a time however many
 // deliveries wait for it; a 401 from the back office drops the token it was sent with (once).
-import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { readSecret, secretRefSchema } from '../../src/config/secret';
+import type { HttpClient } from './client';
 
 export const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('basic'), username: z.string().min(1), password: secretRefSchema }),
@@ -52,7 +52,8 @@ export class OAuth2TokenSource {
   constructor(
     private readonly config: OAuth2Config,
     private readonly clientSecret: string,
-    private readonly client: AxiosInstance,
+    /** The adapter's client: the token endpoint is reached with the target's TLS settings. */
+    private readonly client: HttpClient,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -85,7 +86,7 @@ export class OAuth2TokenSource {
     const started = this.now();
     let response;
     try {
-      response = await this.client.request({ url: this.config.tokenUrl, method: 'POST', data: form.toString(), headers, responseType: 'json' });
+      response = await this.client.request({ url: this.config.tokenUrl, method: 'POST', body: form.toString(), headers });
     } catch (error) {
       throw new TokenError(`token endpoint unreachable (${(error as { code?: string }).code ?? 'error'})`);
     }
@@ -113,7 +114,7 @@ export interface Authenticator {
 }
 
 /** Reads the configured credentials now (at connect; a missing secret throws SecretMissingError). */
-export function createAuthenticator(config: AuthConfig | undefined, client: AxiosInstance): Authenticator {
+export function createAuthenticator(config: AuthConfig | undefined, client: HttpClient): Authenticator {
   const fixed = (name: string, value: string | undefined): Authenticator => ({ name, header: async () => value, refused: () => false });
   if (!config) return fixed('Authorization', undefined);
   if (config.type === 'basic') return fixed('Authorization', basicCredentials(config.username, readSecret(config.password)));

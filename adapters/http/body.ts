@@ -2,8 +2,9 @@
 // produced it). `multipart`: multipart/form-data with the payload as one part and every attachment as a
 // part of its own, streamed from its store (form-data pipes the streams; nothing is buffered whole) with
 // a known Content-Length and an RFC 9530 Content-Digest per attachment. `auto`: multipart only when the
-// submission has attachments.
-import type { Readable } from 'node:stream';
+// submission has attachments. form-data's FormData is a legacy stream (CombinedStream); it is piped into a
+// PassThrough, a Readable that undici can send (with backpressure through to the attachment streams).
+import { PassThrough, type Readable } from 'node:stream';
 import FormData from 'form-data';
 import { z } from 'zod';
 import type { DeliveryRequest } from '../../src/deliver/adapter';
@@ -25,7 +26,8 @@ export const bodyConfigSchema = z.strictObject(bodySchema);
 export type BodyConfig = z.output<typeof bodyConfigSchema>;
 
 export interface RequestBody {
-  data: Buffer | FormData;
+  /** The payload bytes, or the multipart body as a stream. */
+  data: Buffer | Readable;
   headers: Record<string, string>;
   /** Bytes to be sent. */
   length: number;
@@ -70,7 +72,12 @@ export async function buildBody(request: DeliveryRequest, config: BodyConfig): P
       });
     }
     const length = form.getLengthSync();
-    return { data: form, headers: { ...form.getHeaders(), 'Content-Length': String(length) }, length, release };
+    const data = new PassThrough();
+    opened.push(data);
+    // An attachment stream failing mid-way fails the request rather than leaving it waiting for bytes.
+    form.on('error', (error: Error) => data.destroy(error));
+    form.pipe(data);
+    return { data, headers: { ...form.getHeaders(), 'Content-Length': String(length) }, length, release };
   } catch (error) {
     release();
     throw error;

@@ -3,12 +3,12 @@
 // only from secret references, and no credential reaches a log line.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import axios from 'axios';
 import pino from 'pino';
 import type { Adapter, DeliveryRequest } from '../../src/deliver/adapter';
 import { SecretMissingError } from '../../src/config/secret';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import { OAuth2TokenSource } from './auth';
+import { createHttpClient } from './client';
 import httpAdapter from './index';
 import { TokenServer } from './test-token-server';
 
@@ -212,7 +212,7 @@ describe('oauth2 client credentials', () => {
     const source = (refreshBeforeExpirySeconds = 60) => new OAuth2TokenSource(
       { type: 'oauth2', tokenUrl, clientId: 'antragsrouter-muc', clientAuthentication: 'basic', refreshBeforeExpirySeconds, defaultLifetimeSeconds: 300, clientSecret: { env: 'X' } },
       CLIENT_SECRET,
-      axios.create({ validateStatus: () => true, proxy: false }),
+      createHttpClient({ timeoutMs: 30_000 }),
       () => now,
     );
 

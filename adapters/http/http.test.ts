@@ -228,6 +228,15 @@ describe('no answer', () => {
     expect(await adapter.deliver(request())).toEqual({ status: 'retryable', reason: 'network-error', detail: 'network error ECONNREFUSED' });
   });
 
+  it('an answer larger than 1 MiB is cut off: retryable (the Idempotency-Key makes the repeat safe)', async () => {
+    backOffice.handler = (_request, response) => {
+      response.writeHead(201, { 'Content-Type': 'application/json' });
+      response.end(Buffer.alloc(1024 * 1024 + 1, 0x20));
+    };
+    const adapter = await adapterFor({ url, referenceField: 'aktenzeichen' });
+    expect(await adapter.deliver(request())).toEqual({ status: 'retryable', reason: 'network-error', detail: 'answer larger than 1 MiB' });
+  });
+
   it('a connection reset mid-request is a retryable network-error', async () => {
     backOffice.handler = (request_) => request_.socket.destroy();
     const adapter = await adapterFor({ url });
@@ -272,6 +281,10 @@ describe('configSchema', () => {
 
   it('refuses non-HTTP URLs, unknown keys and bad status patterns', () => {
     expect(httpAdapter.configSchema.safeParse({ url: 'ftp://bo.example/in' }).success).toBe(false);
+    const inline = httpAdapter.configSchema.safeParse({ url: 'https://user:secret@bo.example/in' });
+    expect(inline.success).toBe(false);
+    expect(inline.error?.issues[0]?.message).toMatch(/^credentials do not belong in the URL/);
+    expect(JSON.stringify(inline.error?.issues)).not.toContain('secret@');
     expect(httpAdapter.configSchema.safeParse({ url: 'https://bo.example/in', timeout: 5 }).success).toBe(false);
     const bad = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/in', retryOn: ['6xx'] });
     expect(bad.success).toBe(false);

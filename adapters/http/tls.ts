@@ -3,8 +3,7 @@
 // own `pfx` option: files issued by public-sector PKIs often use legacy algorithms (RC2, 3DES) that
 // OpenSSL 3 refuses without its legacy provider; forge reads them and hands Node plain PEM.
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
-import https from 'node:https';
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import forge from 'node-forge';
 import { z } from 'zod';
 import { readSecret, readSecretBytes, secretRefSchema } from '../../src/config/secret';
@@ -47,10 +46,14 @@ export function readPkcs12(der: Buffer, passphrase: string | undefined): { key: 
   return { key: forge.pki.privateKeyToPem(key), cert: chain.map((cert) => forge.pki.certificateToPem(cert)).join('') };
 }
 
-/** The https.Agent for a target, reading its secrets now (at connect). */
-export function createTlsAgent(config: TlsConfig | undefined, keepAlive: boolean): https.Agent {
-  if (!config) return new https.Agent({ keepAlive });
-  const options: https.AgentOptions = { keepAlive, servername: config.serverName };
+/**
+ * TLS options for connections to a target (the undici Agent's `connect` options), reading its secrets now
+ * (at connect). Without a TLS configuration: Node's defaults (public roots, no client certificate).
+ */
+export function tlsConnectOptions(config: TlsConfig | undefined): ConnectionOptions {
+  if (!config) return {};
+  const options: ConnectionOptions = {};
+  if (config.serverName) options.servername = config.serverName;
   if (config.caFile) options.ca = [...rootCertificates, readFileSync(config.caFile, 'utf8')];
   const client = config.clientCertificate;
   if (client) {
@@ -58,5 +61,5 @@ export function createTlsAgent(config: TlsConfig | undefined, keepAlive: boolean
     if ('pkcs12' in client) Object.assign(options, readPkcs12(readSecretBytes(client.pkcs12), passphrase));
     else Object.assign(options, { cert: readSecretBytes(client.cert), key: readSecretBytes(client.key), passphrase });
   }
-  return new https.Agent(options);
+  return options;
 }
