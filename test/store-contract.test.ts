@@ -495,6 +495,53 @@ describe('postgres store shared by several router instances', () => {
     }
   });
 
+  test('a claim reads its own delivery only, also when the statistics say almost nothing is pending (a backlog after a quiet time)', async () => {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    const deliveriesRead = async () => {
+      await client.query('SELECT pg_stat_clear_snapshot()');
+      const { rows: [row] } = await client.query<{ n: string }>(
+        `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'deliveries'`, [schema]);
+      return Number(row!.n);
+    };
+    try {
+      await client.query(`ALTER TABLE "${schema}".deliveries SET (autovacuum_enabled = false)`);
+      const accept = async (store: Store, i: number) => {
+        const messageUuid = `c1d2e4c1-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        const { submission } = await store.accept({ messageUuid, facts: { ...facts, messageUuid }, payload: Buffer.from('<x/>'), source: 'http',
+          routing: { facts, routes: ['r'], targets: [{ target: 't1', route: 'r' }] } });
+        return submission.id;
+      };
+      // A quiet time: everything delivered, and the statistics say so.
+      for (let i = 0; i < 50; i += 1) {
+        const id = await accept(a, i);
+        const claim = await a.claimAttempt(id, 't1', 60_000);
+        if (claim.kind !== 'claimed') throw new Error('not claimed');
+        await a.recordOutcome(id, 't1', claim.attempt, { kind: 'delivered' }, { onlyDelivery: true });
+      }
+      await client.query(`ANALYZE "${schema}".deliveries`);
+      // Then a backlog.
+      const backlog: string[] = [];
+      for (let i = 50; i < 2050; i += 1) backlog.push(await accept(a, i));
+      // Fresh connections (their prepared statements planned with those statistics), closed after the
+      // claims so that their table statistics are reported.
+      const fresh = await openPostgres(url, schema);
+      const before = await deliveriesRead();
+      for (const id of backlog.slice(0, 12)) expect((await fresh.claimAttempt(id, 't1', 60_000)).kind).toBe('claimed');
+      await fresh.close();
+      let read = 0;
+      for (let i = 0; i < 50 && read === 0; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        read = (await deliveriesRead()) - before;
+      }
+      expect(read).toBeGreaterThan(0);
+      // Each claim reads its delivery and counts its submission's deliveries: a few rows, not the backlog.
+      expect(read).toBeLessThan(12 * 10);
+    } finally {
+      await client.end();
+    }
+  });
+
   test('a schema name that is not a plain identifier is refused before connecting', async () => {
     await expect(PostgresStore.open({ url, schema: 'x"; DROP SCHEMA public; --', log })).rejects.toThrow(/invalid PostgreSQL schema name/);
   });
