@@ -62,6 +62,8 @@ export interface PipelineDependencies {
   callbacks?: Callbacks;
   /** XSD validation at intake, when `validation.schemas` is configured. */
   validator?: SchemaValidator;
+  /** How long `routed` marks are collected (default ROUTED_MARK_DELAY_MS; tests set it). */
+  routedMarkDelayMs?: number;
 }
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
@@ -137,7 +139,7 @@ export class Pipeline {
    */
   private markRouted(submissionId: string): void {
     this.routedMarks.add(submissionId);
-    this.marking ??= setTimeout(() => void this.writeRoutedMarks(), ROUTED_MARK_DELAY_MS);
+    this.marking ??= setTimeout(() => void this.writeRoutedMarks(), this.deps.routedMarkDelayMs ?? ROUTED_MARK_DELAY_MS);
   }
 
   /** Writes the marks collected so far (and waits for a write already under way). */

@@ -19,7 +19,7 @@ const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muench
 const log = pino({ level: 'silent' });
 
 /** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
-async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, adapters: ReadonlyMap<string, Adapter> = new Map()) {
+async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, adapters: ReadonlyMap<string, Adapter> = new Map(), routedMarkDelayMs?: number) {
   const dir = tempDir();
   const db = openSqlite(path.join(dir, 'store.db'));
   const payloads = await DirectoryPayloadStore.open(path.join(dir, 'payloads'));
@@ -30,7 +30,7 @@ async function setup(publish: (real: Transport, queue: string, message: Paramete
   });
   const config = compileConfig(cityConfig(dir, 'http://127.0.0.1:9'), 'test');
   const metrics = new Metrics({ tenants: [], collect: async () => ({ queues: {}, submissions: {}, storedBytes: { payloads: 0, attachments: 0 } }) });
-  const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics });
+  const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics, routedMarkDelayMs });
   const close = async () => {
     pipeline.stop();
     await real.stop(0);
@@ -124,7 +124,8 @@ test('a delivery finished before the routed marks are written leaves its submiss
       return { status: 'delivered', detail: 'test' };
     },
   };
-  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), new Map([['muenchen-lbk', backOffice]]));
+  // Marks are written only by settle() here: however slow the machine, the quick delivery finishes first.
+  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), new Map([['muenchen-lbk', backOffice]]), 600_000);
   const marked: string[] = [];
   const markRouted = store.markRouted.bind(store);
   store.markRouted = async (ids) => {

@@ -8,7 +8,7 @@ import type { Adapter, DeliveryRequest } from '../../src/deliver/adapter';
 import { SecretMissingError } from '../../src/config/secret';
 import { HttpBackOffice } from '../../src/testkit/http-back-office';
 import { OAuth2TokenSource } from './auth';
-import { createHttpClient } from './client';
+import { createHttpClient, type HttpClient } from './client';
 import httpAdapter from './index';
 import { TokenServer } from './test-token-server';
 
@@ -209,12 +209,20 @@ describe('oauth2 client credentials', () => {
 
   describe('OAuth2TokenSource with a controlled clock', () => {
     let now = 1_000_000;
-    const source = (refreshBeforeExpirySeconds = 60) => new OAuth2TokenSource(
-      { type: 'oauth2', tokenUrl, clientId: 'antragsrouter-muc', clientAuthentication: 'basic', refreshBeforeExpirySeconds, defaultLifetimeSeconds: 300, clientSecret: { env: 'X' } },
-      CLIENT_SECRET,
-      createHttpClient({ timeoutMs: 30_000 }),
-      () => now,
-    );
+    const clients: HttpClient[] = [];
+    afterEach(async () => {
+      await Promise.all(clients.splice(0).map((client) => client.close()));
+    });
+    const source = (refreshBeforeExpirySeconds = 60) => {
+      const client = createHttpClient({ timeoutMs: 30_000 });
+      clients.push(client);
+      return new OAuth2TokenSource(
+        { type: 'oauth2', tokenUrl, clientId: 'antragsrouter-muc', clientAuthentication: 'basic', refreshBeforeExpirySeconds, defaultLifetimeSeconds: 300, clientSecret: { env: 'X' } },
+        CLIENT_SECRET,
+        client,
+        () => now,
+      );
+    };
 
     it('cached until refreshBeforeExpirySeconds before expiry, then refreshed once', async () => {
       tokens.expiresIn = 600;

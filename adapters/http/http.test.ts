@@ -285,6 +285,9 @@ describe('configSchema', () => {
     expect(inline.success).toBe(false);
     expect(inline.error?.issues[0]?.message).toMatch(/^credentials do not belong in the URL/);
     expect(JSON.stringify(inline.error?.issues)).not.toContain('secret@');
+    const unparsable = httpAdapter.configSchema.safeParse({ url: 'not a url' });
+    expect(unparsable.success).toBe(false);
+    expect(unparsable.error?.issues.map((i) => i.path.join('.'))).toEqual(['url']);
     expect(httpAdapter.configSchema.safeParse({ url: 'https://bo.example/in', timeout: 5 }).success).toBe(false);
     const bad = httpAdapter.configSchema.safeParse({ url: 'https://bo.example/in', retryOn: ['6xx'] });
     expect(bad.success).toBe(false);

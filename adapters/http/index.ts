@@ -27,6 +27,8 @@ const statusPattern = z.string().regex(/^[1-5]([0-9]{2}|xx)$/, 'a status code li
 
 const configSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).refine((url) => {
+    // (zod runs this also when z.url refused the value: leave that to its own message)
+    if (!URL.canParse(url)) return true;
     const parsed = new URL(url);
     return parsed.username === '' && parsed.password === '';
   }, 'credentials do not belong in the URL: use auth (basic, bearer, header or oauth2) with a secret reference'),

@@ -430,7 +430,8 @@ export class PostgresStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtext(${`antragsrouter.inflight.${target}`}))`.execute(trx);
       const { n } = await trx.selectFrom('deliveries').select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('target', '=', target).where('state', '=', 'pending').where('lease_until', '>', now).executeTakeFirstOrThrow();
+        // (`'pending'` as a literal: the partial index deliveries_leased matches it in any plan, generic ones too)
+        .where('target', '=', target).where('state', '=', sql.lit('pending')).where('lease_until', '>', now).executeTakeFirstOrThrow();
       if (Number(n) >= maxInFlight) {
         const row = await trx.selectFrom('deliveries').select('state').where('submission_id', '=', id).where('target', '=', target).executeTakeFirst();
         if (!row) throw new Error(`no delivery ${target} for submission ${id}`);
