@@ -5,7 +5,8 @@
 //   - every status is returned (the adapter classifies it); redirects are never followed (undici follows
 //     none without its redirect interceptor); no proxy from the environment (a plain Agent reads none)
 //   - one timeout for the whole attempt, connect to the last byte of the answer
-//   - answers of at most 1 MiB: a larger one is cut off (the connection dropped), never buffered whole
+//   - answers read up to 1 MiB: a larger one is cut off (the connection dropped, `tooLarge`), never buffered
+//     whole; its status still counts
 //   - the answer parsed as JSON when it is JSON, else kept as text ('' when empty)
 //   - header names merged case-insensitively (the last value wins); Accept as axios sent it, and a
 //     User-Agent of our own (axios sent its own name; no Accept-Encoding, so answers come uncompressed)
@@ -29,8 +30,10 @@ export interface HttpResponse {
   status: number;
   /** Lower-case names; a repeated header is an array. */
   headers: Record<string, string | string[] | undefined>;
-  /** Parsed JSON, else the text; '' for an empty answer. */
+  /** Parsed JSON, else the text; '' for an empty answer; undefined when the answer was too large. */
   data: unknown;
+  /** The answer exceeded the limit: not read further (the connection is dropped), `data` undefined. */
+  tooLarge?: boolean;
 }
 
 export interface HttpClient {
@@ -48,8 +51,8 @@ export interface HttpClientOptions {
   maxResponseBytes?: number;
 }
 
-/** `timeout`: no answer in time; `too-large`: the answer exceeded the limit; `failed`: anything else. */
-export type HttpFailure = 'timeout' | 'too-large' | 'failed';
+/** `timeout`: no answer in time; `failed`: anything else. */
+export type HttpFailure = 'timeout' | 'failed';
 
 /** A request that got no (usable) answer. `code` is an errno or TLS code (ECONNREFUSED, CERT_HAS_EXPIRED, …). */
 export class HttpClientError extends Error {
@@ -71,7 +74,6 @@ function failure(error: unknown): HttpClientError {
   const code = codeOf(error);
   // Named as axios named a timeout, so that check and token details read as before.
   if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return new HttpClientError('ECONNABORTED', 'timeout', { cause: error });
-  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new HttpClientError('ERR_RESPONSE_TOO_LARGE', 'too-large', { cause: error });
   // undici wraps socket errors (SocketError, UND_ERR_SOCKET) with the errno or TLS error as cause.
   const cause = codeOf((error as { cause?: unknown } | undefined)?.cause);
   if (typeof code === 'string' && !code.startsWith('UND_ERR_')) return new HttpClientError(code, 'failed', { cause: error });
@@ -129,7 +131,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     connect: connector({ ...options.tls, timeout: options.timeoutMs }),
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
-    maxResponseSize: options.maxResponseBytes ?? MiB,
   });
   const targets = new Map<string, { origin: string; path: string }>();
   const target = (url: string) => {
@@ -157,7 +158,21 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           body: request.body,
           signal: controller.signal,
         });
-        return { status: response.statusCode, headers: response.headers, data: parsed(await response.body.text()) };
+        // Read up to the limit ourselves (not undici's maxResponseSize, which fails the request): the status
+        // of a too large answer still counts — a 2xx means the back office took the delivery.
+        const limit = options.maxResponseBytes ?? MiB;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > limit) {
+            response.body.destroy();
+            return { status: response.statusCode, headers: response.headers, data: undefined, tooLarge: true };
+          }
+          chunks.push(chunk);
+        }
+        // (TextDecoder drops a byte order mark, as undici's text() did.)
+        return { status: response.statusCode, headers: response.headers, data: parsed(new TextDecoder().decode(Buffer.concat(chunks))) };
       } catch (error) {
         throw failure(controller.signal.aborted ? controller.signal.reason : error);
       } finally {

@@ -228,13 +228,26 @@ describe('no answer', () => {
     expect(await adapter.deliver(request())).toEqual({ status: 'retryable', reason: 'network-error', detail: 'network error ECONNREFUSED' });
   });
 
-  it('an answer larger than 1 MiB is cut off: retryable (the Idempotency-Key makes the repeat safe)', async () => {
+  it('an answer larger than 1 MiB is not read beyond it; its status still counts (2xx: delivered, a header may carry the reference)', async () => {
+    let status = 201;
     backOffice.handler = (_request, response) => {
-      response.writeHead(201, { 'Content-Type': 'application/json' });
-      response.end(Buffer.alloc(1024 * 1024 + 1, 0x20));
+      response.writeHead(status, { 'Content-Type': 'application/json', 'X-Aktenzeichen': 'BOA-1' });
+      response.end(`{"aktenzeichen":"${'9'.repeat(1024 * 1024)}"}`);
     };
     const adapter = await adapterFor({ url, referenceField: 'aktenzeichen' });
-    expect(await adapter.deliver(request())).toEqual({ status: 'retryable', reason: 'network-error', detail: 'answer larger than 1 MiB' });
+    expect(await adapter.deliver(request())).toEqual({ status: 'delivered', reference: undefined, detail: 'HTTP 201; answer larger than 1 MiB not read' });
+    const withHeader = await adapterFor({ url, referenceHeader: 'X-Aktenzeichen', referenceField: 'aktenzeichen' });
+    expect(await withHeader.deliver(request())).toEqual({ status: 'delivered', reference: 'BOA-1', detail: 'HTTP 201; answer larger than 1 MiB not read' });
+    status = 503;
+    expect(await adapter.deliver(request())).toEqual({ status: 'retryable', reason: 'http-status', detail: 'HTTP 503', retryAfterMs: undefined });
+  });
+
+  it('a JSON answer with a byte order mark still gives its reference', async () => {
+    backOffice.handler = (_request, response) => {
+      response.writeHead(201, { 'Content-Type': 'application/json' });
+      response.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"aktenzeichen":"LBK/1"}')]));
+    };
+    expect(await (await adapterFor({ url, referenceField: 'aktenzeichen' })).deliver(request())).toEqual({ status: 'delivered', reference: 'LBK/1', detail: 'HTTP 201' });
   });
 
   it('a connection reset mid-request is a retryable network-error', async () => {

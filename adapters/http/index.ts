@@ -101,8 +101,6 @@ function classifyError(error: unknown, timeoutMs: number): DeliveryOutcome {
   const code = (error as { code?: unknown }).code;
   const failure = error instanceof HttpClientError ? error.failure : undefined;
   if (failure === 'timeout' || code === 'ETIMEDOUT') return { status: 'retryable', reason: 'http-timeout', detail: `no answer within ${timeoutMs} ms` };
-  // The back office may have taken the delivery; the Idempotency-Key makes the repeat safe.
-  if (failure === 'too-large') return { status: 'retryable', reason: 'network-error', detail: 'answer larger than 1 MiB' };
   if (typeof code !== 'string') return { status: 'retryable', reason: 'network-error', detail: 'network error unknown' };
   if (TLS_CODE.test(code)) return { status: 'retryable', reason: 'tls-failed', detail: `TLS error ${code}` };
   return { status: 'retryable', reason: 'network-error', detail: `network error ${code}` };
@@ -146,7 +144,9 @@ export default defineAdapter<HttpAdapterConfig>({
         const fromBody = config.referenceField ? fieldAt(response.data, config.referenceField) : undefined;
         const fromText = referencePattern && typeof response.data === 'string' ? referencePattern.exec(response.data)?.[1]?.trim() : undefined;
         const reference = [fromHeader, fromBody, fromText].find((v) => (typeof v === 'string' && v !== '') || typeof v === 'number');
-        return { status: 'delivered', reference: reference === undefined ? undefined : String(reference), detail: `HTTP ${status}` };
+        // (An answer over 1 MiB was not read: only a header can carry the reference then.)
+        const detail = response.tooLarge ? `HTTP ${status}; answer larger than 1 MiB not read` : `HTTP ${status}`;
+        return { status: 'delivered', reference: reference === undefined ? undefined : String(reference), detail };
       }
       if (matches(config.retryOn, status)) {
         return { status: 'retryable', reason: 'http-status', detail: `HTTP ${status}`, retryAfterMs: retryAfter(response.headers['retry-after']) };
