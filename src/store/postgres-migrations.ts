@@ -166,8 +166,9 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       // The in-flight count of `maxInFlight` wants the leased ones of one target: a partial index of exactly
       // those, which the claim (lease unset or expired) cannot use. (Lists of dead deliveries: 0008.) Its
       // cost: `lease_until` is now indexed (in the predicate), so a claim is no longer a HOT update.
-      await sql`CREATE INDEX deliveries_leased ON deliveries (target) WHERE state = 'pending' AND lease_until IS NOT NULL`.execute(db);
-      await sql`DROP INDEX deliveries_state`.execute(db);
+      // (IF [NOT] EXISTS: an operator may build and drop these beforehand, CONCURRENTLY; see the README.)
+      await sql`CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (target) WHERE state = 'pending' AND lease_until IS NOT NULL`.execute(db);
+      await sql`DROP INDEX IF EXISTS deliveries_state`.execute(db);
     },
   },
   '0008_dead_deliveries_index': {
@@ -175,7 +176,7 @@ export const POSTGRES_MIGRATIONS: Record<string, Migration> = {
       // Listing dead deliveries (console, `antragsrouter dead`, admin API `deliveryState=dead`) found them
       // through deliveries_state; few among millions of delivered, they get a partial index of their own.
       // The claim (`state = 'pending'`) cannot use it.
-      await sql`CREATE INDEX deliveries_dead ON deliveries (submission_id) WHERE state = 'dead'`.execute(db);
+      await sql`CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (submission_id) WHERE state = 'dead'`.execute(db);
     },
   },
 };
