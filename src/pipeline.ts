@@ -353,7 +353,6 @@ export class Pipeline {
 
   /** Delivery stage: map for the target, hand to its adapter, record the outcome, retry or dead-letter. */
   async deliver(plan: TargetPlan, message: ReceivedMessage): Promise<Disposition> {
-    const { store } = this.deps;
     const submissionId = message.body.submissionId!;
     const target = plan.name;
     const trace = childSpan(parseTraceparent(message.body.traceparent));
@@ -376,8 +375,7 @@ export class Pipeline {
       // Attempts were counted but never finished (the process died during them): do not try forever.
       const detail = `${attempt - 1} attempts started, none finished`;
       const dead: AttemptOutcome = { kind: 'dead', reason: 'max-attempts-exceeded', detail };
-      await store.recordOutcome(submissionId, target, attempt, dead, { onlyDelivery: context.deliveries === 1 });
-      this.routedMarks.delete(submissionId);
+      await this.recordOutcome(submissionId, target, attempt, dead, context);
       this.documents.release(submissionId);
       this.countAttempt(context, target, { status: 'retryable', reason: dead.reason, detail }, dead, 0);
       await this.notifyOutcome(submissionId, target);
@@ -387,9 +385,7 @@ export class Pipeline {
     const start = process.hrtime.bigint();
     const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
     const recorded = this.classify(plan, attempt, outcome);
-    await store.recordOutcome(submissionId, target, attempt, recorded, { onlyDelivery: context.deliveries === 1 });
-    // The outcome set the submission's state past `received`: its routed mark, if still buffered, is moot.
-    this.routedMarks.delete(submissionId);
+    await this.recordOutcome(submissionId, target, attempt, recorded, context);
     if (recorded.kind !== 'retry') this.documents.release(submissionId);
     this.countAttempt(context, target, outcome, recorded, secondsSince(start));
     if (recorded.kind !== 'retry') await this.notifyOutcome(submissionId, target);
@@ -406,6 +402,12 @@ export class Pipeline {
         log.error({ event: 'dead-lettered', attempt, reason: recorded.reason, detail: recorded.detail }, 'delivery dead-lettered');
         return { kind: 'dead', reason: recorded.reason };
     }
+  }
+
+  /** Records an attempt's outcome; it sets the submission's state past `received`, so a routed mark still buffered is moot. */
+  private async recordOutcome(submissionId: string, target: string, attempt: number, outcome: AttemptOutcome, context: ClaimContext): Promise<void> {
+    await this.deps.store.recordOutcome(submissionId, target, attempt, outcome, { onlyDelivery: context.deliveries === 1 });
+    this.routedMarks.delete(submissionId);
   }
 
   /**

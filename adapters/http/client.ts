@@ -132,16 +132,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
   });
-  const targets = new Map<string, { origin: string; path: string }>();
-  const target = (url: string) => {
-    let known = targets.get(url);
-    if (!known) {
-      const parsedUrl = new URL(url);
-      known = { origin: parsedUrl.origin, path: `${parsedUrl.pathname}${parsedUrl.search}` };
-      if (targets.size < 16) targets.set(url, known);
-    }
-    return known;
-  };
 
   return {
     async request(request) {
@@ -149,10 +139,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(new HttpClientError('ECONNABORTED', 'timeout')), timeoutMs);
       try {
-        const { origin, path } = target(request.url);
+        const { origin, pathname, search } = new URL(request.url);
         const response = await agent.request({
           origin,
-          path,
+          path: `${pathname}${search}`,
           method: request.method,
           headers: mergedHeaders(request.headers),
           body: request.body,

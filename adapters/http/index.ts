@@ -115,6 +115,10 @@ export default defineAdapter<HttpAdapterConfig>({
     let client: HttpClient | undefined;
     let auth: Authenticator;
     const referencePattern = config.referencePattern ? new RegExp(config.referencePattern) : undefined;
+    const connected = (): HttpClient => {
+      if (!client) throw new HttpClientError('ERR_NOT_CONNECTED', 'failed');
+      return client;
+    };
 
     async function send(http: HttpClient, request: DeliveryRequest, authorization: string | undefined): Promise<HttpResponse> {
       const body = await buildBody(request, config);
@@ -172,13 +176,13 @@ export default defineAdapter<HttpAdapterConfig>({
       },
       async deliver(request): Promise<DeliveryOutcome> {
         try {
-          if (!client) throw new HttpClientError('ERR_NOT_CONNECTED', 'failed');
+          const http = connected();
           let authorization = await auth.header();
-          let response = await send(client, request, authorization);
+          let response = await send(http, request, authorization);
           if (response.status === 401 && auth.refused(authorization)) {
             request.log.info({ event: 'http-auth-refused', status: 401 }, 'back office refused the token; fetching a new one and trying once more');
             authorization = await auth.header();
-            response = await send(client, request, authorization);
+            response = await send(http, request, authorization);
           }
           return classify(response);
         } catch (error) {
@@ -190,8 +194,7 @@ export default defineAdapter<HttpAdapterConfig>({
       },
       async check() {
         try {
-          if (!client) throw new HttpClientError('ERR_NOT_CONNECTED', 'failed');
-          const response = await client.request({ url: config.url, method: 'OPTIONS', timeoutMs: Math.min(config.timeoutMs, 5000) });
+          const response = await connected().request({ url: config.url, method: 'OPTIONS', timeoutMs: Math.min(config.timeoutMs, 5000) });
           return { ok: response.status < 500, detail: `OPTIONS answered ${response.status}` };
         } catch (error) {
           return { ok: false, detail: `unreachable (${(error as { code?: string }).code ?? 'error'})` };
