@@ -226,18 +226,8 @@ export class Pipeline {
       metrics.routedTo(facts, routing.routes, secondsSince(start));
       if (routing.targets.length) {
         this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
-        // Stored with its deliveries, the submission is accepted: the answer need not wait for the broker's
-        // confirms. Once queued, a lost message is the transport's to redeliver (`routed`); should queueing
-        // fail or the process stop first, the submission stays `received` and the sweep queues it. Many
-        // unconfirmed at once (a slow broker): the answer waits again, so the intake slows down with it.
-        const id = submission.id;
-        const queued = this.queueDeliveries(id, routing.targets.map((t) => t.target), formatTraceparent(trace)).then(
-          () => this.markRouted(id),
-          (error: unknown) => log.warn({ err: error, event: 'queue' }, 'queueing the deliveries of an accepted submission failed; the sweep queues them'),
-        );
-        this.queueing.add(queued);
-        void queued.finally(() => this.queueing.delete(queued));
-        if (this.queueing.size > MAX_UNCONFIRMED) await queued;
+        const queued = this.handOn(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace), log);
+        if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
       }
     } else if (created || submission.state === 'received') {
       await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
@@ -249,6 +239,39 @@ export class Pipeline {
     if (created && routing) this.logRouting(log, routing.routes, routing.targets.map((t) => t.target));
     // The answer to a new submission says `received` (what the sender learns is that it is held), also when it was routed at once.
     return { submissionId: submission.id, status: created ? 'received' : submission.state, duplicate: !created };
+  }
+
+  /**
+   * Hands the deliveries of a submission routed at intake on, without holding the answer. With
+   * `delivery.immediate`, each runs at once where this instance has a free slot for its target: no queue
+   * hop. What keeps it durable meanwhile is the store — the submission stays `received`, so the sweep would
+   * queue it should this process stop — until its outcome is recorded (which sets the state) or its retry
+   * is queued (then it is marked `routed`). The others are published: the answer need not wait for the
+   * broker's confirms either; once queued, a lost message is the transport's to redeliver (`routed`);
+   * should queueing fail or the process stop first, the submission stays `received` and the sweep queues
+   * it. Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can hold the
+   * intake.
+   */
+  private handOn(id: string, targets: string[], traceparent: string, log: Logger): Promise<void> | undefined {
+    const { transport, config } = this.deps;
+    const message = { key: id, body: { submissionId: id, traceparent } };
+    const toQueue: string[] = [];
+    for (const target of targets) {
+      const run = config.raw.delivery.immediate ? transport.runNow(deliveryQueue(target), message) : undefined;
+      if (!run) toQueue.push(target);
+      // A retry was queued (throttled, busy, or the attempt failed): mark. Delivered or dead: the outcome set the state.
+      else void run.then((disposition) => { if (disposition.kind === 'retry') this.markRouted(id); }, (error: unknown) => {
+        log.warn({ err: error, event: 'queue' }, 'queueing the retry of a delivery run at once failed; the sweep queues it');
+      });
+    }
+    if (!toQueue.length) return undefined;
+    const queued = this.queueDeliveries(id, toQueue, traceparent).then(
+      () => this.markRouted(id),
+      (error: unknown) => log.warn({ err: error, event: 'queue' }, 'queueing the deliveries of an accepted submission failed; the sweep queues them'),
+    );
+    this.queueing.add(queued);
+    void queued.finally(() => this.queueing.delete(queued));
+    return queued;
   }
 
   private async queueDeliveries(submissionId: string, targets: string[], traceparent: string): Promise<void> {

@@ -18,8 +18,17 @@ import { cityConfig, FIXTURES, tempDir, variant } from './support/harness';
 const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muenchen.xml'), 'utf8');
 const log = pino({ level: 'silent' });
 
+type EditableConfig = Record<string, unknown> & { delivery: Record<string, unknown>; targets: Record<string, Record<string, unknown>> };
+
+interface SetupOptions {
+  adapters?: ReadonlyMap<string, Adapter>;
+  routedMarkDelayMs?: number;
+  /** Changes to the configuration (e.g. `delivery.immediate`, a target's `concurrency`). */
+  edit?: (raw: EditableConfig) => void;
+}
+
 /** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
-async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, adapters: ReadonlyMap<string, Adapter> = new Map(), routedMarkDelayMs?: number) {
+async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, { adapters = new Map(), routedMarkDelayMs, edit }: SetupOptions = {}) {
   const dir = tempDir();
   const db = openSqlite(path.join(dir, 'store.db'));
   const payloads = await DirectoryPayloadStore.open(path.join(dir, 'payloads'));
@@ -28,7 +37,9 @@ async function setup(publish: (real: Transport, queue: string, message: Paramete
   const transport: Transport = Object.assign(Object.create(real) as Transport, {
     publish: (queue: string, message: Parameters<Transport['publish']>[1]) => publish(real, queue, message),
   });
-  const config = compileConfig(cityConfig(dir, 'http://127.0.0.1:9'), 'test');
+  const raw = cityConfig(dir, 'http://127.0.0.1:9') as EditableConfig;
+  edit?.(raw);
+  const config = compileConfig(raw, 'test');
   const metrics = new Metrics({ tenants: [], collect: async () => ({ queues: {}, submissions: {}, storedBytes: { payloads: 0, attachments: 0 } }) });
   const pipeline = new Pipeline({ config, store, payloads, transport, adapters, log, metrics, routedMarkDelayMs });
   const close = async () => {
@@ -37,7 +48,7 @@ async function setup(publish: (real: Transport, queue: string, message: Paramete
     await payloads.close();
     db.close();
   };
-  return { store, payloads, pipeline, close };
+  return { store, payloads, pipeline, db, close };
 }
 
 test('queueing fails after the commit: the submission is accepted all the same, stays received for the sweep with its attachment, a resend finds it', async () => {
@@ -111,7 +122,7 @@ test('with 256 accepted submissions unconfirmed, the next answer waits for its o
   }
 });
 
-test('a delivery finished before the routed marks are written leaves its submission row alone; one still waiting is marked routed', async () => {
+test('a queued delivery finished before the routed marks are written leaves its submission row alone; one still waiting is marked routed', async () => {
   const delivered: string[] = [];
   let hold = false;
   const backOffice: Adapter = {
@@ -125,7 +136,9 @@ test('a delivery finished before the routed marks are written leaves its submiss
     },
   };
   // Marks are written only by settle() here: however slow the machine, the quick delivery finishes first.
-  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), new Map([['muenchen-lbk', backOffice]]), 600_000);
+  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
+    adapters: new Map([['muenchen-lbk', backOffice]]), routedMarkDelayMs: 600_000, edit: (raw) => { raw.delivery.immediate = false; },
+  });
   const marked: string[] = [];
   const markRouted = store.markRouted.bind(store);
   store.markRouted = async (ids) => {
@@ -143,6 +156,73 @@ test('a delivery finished before the routed marks are written leaves its submiss
     expect(marked).toEqual([waiting.submissionId]);
     expect((await store.get(quick.submissionId))!.state).toBe('delivered');
     expect((await store.get(waiting.submissionId))!.state).toBe('routed');
+  } finally {
+    await close();
+  }
+});
+
+test('delivery.immediate: a free slot delivers at once (nothing queued, nothing marked); a failed attempt retries through the queue; with every slot taken the next is queued', async () => {
+  const attempts: Array<{ submissionId: string; attempt: number }> = [];
+  let mode: 'deliver' | 'fail-once' | 'hold' = 'deliver';
+  const backOffice: Adapter = {
+    connect: async () => undefined,
+    check: async () => ({ ok: true, detail: 'test' }),
+    close: async () => undefined,
+    deliver: async (request: DeliveryRequest) => {
+      attempts.push({ submissionId: request.submissionId, attempt: request.attempt });
+      if (mode === 'hold') return new Promise(() => undefined);
+      if (mode === 'fail-once' && request.attempt === 1) return { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' };
+      return { status: 'delivered', detail: 'test' };
+    },
+  };
+  const published: string[] = [];
+  const { store, pipeline, db, close } = await setup((real, queue, message) => {
+    published.push(`${queue} ${message.key}`);
+    return real.publish(queue, message);
+  }, {
+    adapters: new Map([['muenchen-lbk', backOffice]]), routedMarkDelayMs: 600_000,
+    edit: (raw) => { raw.targets['muenchen-lbk']!.concurrency = 1; },
+  });
+  const marked: string[] = [];
+  const markRouted = store.markRouted.bind(store);
+  store.markRouted = async (ids) => {
+    marked.push(...ids);
+    return markRouted(ids);
+  };
+  const stateOf = async (id: string) => (await store.get(id))!.state;
+  const until = async (id: string, state: string) => {
+    for (let i = 0; i < 250 && (await stateOf(id)) !== state; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    return stateOf(id);
+  };
+  try {
+    await pipeline.start();
+    // A free slot: delivered at once, without a queue message, and its row is never marked.
+    const quick = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect(await until(quick.submissionId, 'delivered')).toBe('delivered');
+    expect(attempts).toEqual([{ submissionId: quick.submissionId, attempt: 1 }]);
+    expect(published).toEqual([]);
+
+    // The attempt run at once fails: its retry is a queue message (handed out once already), the second attempt comes from the queue.
+    mode = 'fail-once';
+    const retried = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect(await until(retried.submissionId, 'delivered')).toBe('delivered');
+    expect(attempts.slice(1)).toEqual([{ submissionId: retried.submissionId, attempt: 1 }, { submissionId: retried.submissionId, attempt: 2 }]);
+    expect(published).toEqual([]);
+    expect(db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(0);
+
+    // The one slot is taken by a delivery that hangs: the next submission's delivery is queued, not run.
+    mode = 'hold';
+    const holding = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    for (let i = 0; i < 100 && attempts.length < 4; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    const queued = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await pipeline.settle();
+    expect(attempts.slice(3)).toEqual([{ submissionId: holding.submissionId, attempt: 1 }]);
+    expect(published).toEqual([`deliver.muenchen-lbk ${queued.submissionId}`]);
+    // (The retried one's mark was dropped: its outcome came first and set the state.)
+    expect(marked).toEqual([queued.submissionId]);
+    expect(await stateOf(holding.submissionId)).toBe('received');
+    expect(await stateOf(queued.submissionId)).toBe('routed');
+    expect(db.prepare('SELECT key, deliveries FROM jobs').all()).toEqual([{ key: queued.submissionId, deliveries: 0 }]);
   } finally {
     await close();
   }

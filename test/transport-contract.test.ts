@@ -129,19 +129,25 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(140);
   });
 
-  test('never more than `concurrency` handlers at once', async () => {
-    let running = 0;
-    let peak = 0;
-    const seen = collect(harness.transport, 'q', async () => {
-      running += 1;
-      peak = Math.max(peak, running);
+  /** A handler that works 30 ms per message and records how many ran at once at most. */
+  const counting = () => {
+    const at = { running: 0, peak: 0 };
+    const handler = async (): Promise<Disposition> => {
+      at.running += 1;
+      at.peak = Math.max(at.peak, at.running);
       await new Promise((resolve) => setTimeout(resolve, 30));
-      running -= 1;
+      at.running -= 1;
       return { kind: 'ack' };
-    }, 3);
+    };
+    return { handler, peak: () => at.peak };
+  };
+
+  test('never more than `concurrency` handlers at once', async () => {
+    const { handler, peak } = counting();
+    const seen = collect(harness.transport, 'q', handler, 3);
     for (let i = 0; i < 12; i += 1) await harness.transport.publish('q', { key: String(i), body: {} });
     await eventually(() => seen.length === 12);
-    expect(peak).toBe(3);
+    expect(peak()).toBe(3);
   });
 
   test('a handler that keeps throwing ends in the dead letters after the redelivery limit, it never loops', async () => {
@@ -168,6 +174,66 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const again = collect(restarted, 'q', () => ({ kind: 'ack' }));
     await eventually(() => again.length === 1);
     expect(again[0]).toMatchObject({ key: 'c', body: { submissionId: 'c' }, deliveryCount: 2 });
+  });
+
+  /** runNow once the consumer of `queue` is ready (RabbitMQ starts consumers asynchronously); resolves when it started. */
+  const runNowWhenReady = async (transport: Transport, queue: string, key: string) => {
+    let run: Promise<Disposition> | undefined;
+    await eventually(() => (run = transport.runNow(queue, { key, body: { submissionId: key } })) !== undefined);
+    return { run: run! };
+  };
+
+  test('runNow runs a message at once in a free slot and queues nothing; not for a queue this process does not consume', async () => {
+    const seen = collect(harness.transport, 'q', () => ({ kind: 'ack' }));
+    await expect((await runNowWhenReady(harness.transport, 'q', 'n')).run).resolves.toEqual({ kind: 'ack' });
+    expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['n', 'n', 1]]);
+    expect(harness.transport.runNow('other', { key: 'o', body: {} })).toBeUndefined();
+    expect(await harness.transport.depth()).toMatchObject({ q: 0, delayed: 0, dead: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toHaveLength(1);
+  });
+
+  test('runNow takes no slot that is not free: with every slot busy the caller must publish', async () => {
+    let release!: () => void;
+    const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
+    const busy = (await runNowWhenReady(harness.transport, 'q', 'busy')).run;
+    expect(harness.transport.runNow('q', { key: 'next', body: {} })).toBeUndefined();
+    release();
+    await busy;
+    await expect(harness.transport.runNow('q', { key: 'next', body: {} })).resolves.toEqual({ kind: 'ack' });
+    expect(seen.map((m) => m.key)).toEqual(['busy', 'next']);
+  });
+
+  test('a message run at once that is retried comes back from the queue as its second hand-over', async () => {
+    const seen = collect(harness.transport, 'q', (m) => (m.deliveryCount === 1 ? { kind: 'retry', delayMs: 100 } : { kind: 'ack' }));
+    await expect((await runNowWhenReady(harness.transport, 'q', 'r')).run).resolves.toEqual({ kind: 'retry', delayMs: 100 });
+    await eventually(() => seen.length === 2);
+    expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['r', 'r', 1], ['r', 'r', 2]]);
+  });
+
+  test('a message run at once that is dead-lettered is kept in the dead letters, not handed out again', async () => {
+    const seen = collect(harness.transport, 'q', () => ({ kind: 'dead', reason: 'test' }));
+    await expect((await runNowWhenReady(harness.transport, 'q', 'd')).run).resolves.toEqual({ kind: 'dead', reason: 'test' });
+    await eventually(async () => (await harness.transport.depth()).dead === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen).toHaveLength(1);
+  });
+
+  test('messages run at once and messages handed out from the queue share the `concurrency` slots', async () => {
+    const { handler, peak } = counting();
+    const seen = collect(harness.transport, 'q', handler, 2);
+    const runs = [(await runNowWhenReady(harness.transport, 'q', 'now-0')).run];
+    for (let i = 0; i < 12; i += 1) {
+      const message = { key: String(i), body: {} };
+      const run = harness.transport.runNow('q', message);
+      if (run) runs.push(run);
+      else await harness.transport.publish('q', message);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(runs);
+    await eventually(() => seen.length === 13);
+    expect(runs.length).toBeGreaterThan(1);
+    expect(peak()).toBe(2);
   });
 
   test('dead-lettered messages are not handed out again, also not after restart', async () => {

@@ -16,7 +16,7 @@ interface JobRow {
 const IDLE_POLL_MS = 1_000;
 
 class Consumer {
-  private inFlight = new Set<Promise<void>>();
+  private inFlight = new Set<Promise<unknown>>();
   private wake: (() => void) | undefined;
   private running = true;
   readonly done: Promise<void>;
@@ -69,25 +69,42 @@ class Consumer {
   private dispatch(): number {
     const free = this.concurrency - this.inFlight.size;
     if (free > 0) {
-      for (const job of this.transport.claim(this.queue, free)) {
-        const run = this.run(job).finally(() => {
-          this.inFlight.delete(run);
-          this.notify();
-        });
-        this.inFlight.add(run);
-      }
+      for (const job of this.transport.claim(this.queue, free)) this.track(this.run(job));
     }
     return this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
   }
 
-  private async run(job: JobRow): Promise<void> {
-    let disposition: Disposition;
+  /** Runs a message at once in a free slot (see Transport.runNow); undefined when no slot is free or messages wait. */
+  runNow(message: QueueMessage): Promise<Disposition> | undefined {
+    if (!this.running || this.inFlight.size >= this.concurrency || this.transport.msUntilNext(this.queue) <= 0) return undefined;
+    return this.track((async () => {
+      const disposition = await this.invoke(message.key, message.body, 1);
+      // A retry or dead letter is written as if the message had been queued and handed out once.
+      this.transport.settleRunNow(this.queue, message, disposition);
+      return disposition;
+    })());
+  }
+
+  private track<T>(run: Promise<T>): Promise<T> {
+    const tracked = run.finally(() => {
+      this.inFlight.delete(tracked);
+      this.notify();
+    });
+    this.inFlight.add(tracked);
+    return tracked;
+  }
+
+  private async invoke(key: string, body: Record<string, string>, deliveryCount: number): Promise<Disposition> {
     try {
-      disposition = await this.handler({ key: job.key, body: JSON.parse(job.body) as Record<string, string>, deliveryCount: job.deliveries });
+      return await this.handler({ key, body, deliveryCount });
     } catch (error) {
-      this.log.error({ queue: this.queue, key: job.key, err: error }, 'handler failed; message will be handed out again');
-      disposition = job.deliveries >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
+      this.log.error({ queue: this.queue, key, err: error }, 'handler failed; message will be handed out again');
+      return deliveryCount >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
     }
+  }
+
+  private async run(job: JobRow): Promise<void> {
+    const disposition = await this.invoke(job.key, JSON.parse(job.body) as Record<string, string>, job.deliveries);
     try {
       this.transport.settle(this.queue, job, disposition);
     } catch (error) {
@@ -109,6 +126,7 @@ export class EmbeddedTransport implements Transport {
     db.prepare('UPDATE jobs SET leased = 0 WHERE leased = 1').run();
     this.statements = {
       insert: db.prepare('INSERT OR IGNORE INTO jobs (queue, key, body, available_at) VALUES (?, ?, ?, ?)'),
+      insertHandedOut: db.prepare('INSERT OR IGNORE INTO jobs (queue, key, body, available_at, deliveries) VALUES (?, ?, ?, ?, 1)'),
       claim: db.prepare<[string, number, number], JobRow>(
         `UPDATE jobs SET leased = 1, deliveries = deliveries + 1
          WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND leased = 0 AND available_at <= ? ORDER BY available_at, id LIMIT ?)
@@ -128,6 +146,20 @@ export class EmbeddedTransport implements Transport {
 
   consume(queue: string, concurrency: number, handler: Handler): void {
     this.consumers.push(new Consumer(this, queue, concurrency, handler, this.log));
+  }
+
+  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined {
+    if (!this.db.open) return undefined;
+    return this.consumers.find((c) => c.queue === queue)?.runNow(message);
+  }
+
+  /** @internal Carries out the disposition of a message run at once (never queued): a retry is queued, a dead letter kept. */
+  settleRunNow(queue: string, message: QueueMessage, disposition: Disposition): void {
+    if (disposition.kind === 'ack') return;
+    if (!this.db.open) throw new Error('embedded queue closed');
+    const body = JSON.stringify(message.body);
+    if (disposition.kind === 'retry') this.statements.insertHandedOut.run(queue, message.key, body, Date.now() + disposition.delayMs);
+    else this.statements.dead.run(queue, message.key, body, disposition.reason, 1, new Date().toISOString());
   }
 
   /** @internal Claims up to `limit` ready messages of `queue`. */

@@ -29,7 +29,9 @@ interface ConsumerSpec {
   queue: string;
   concurrency: number;
   handler: Handler;
-  inFlight: Set<Promise<void>>;
+  inFlight: Set<Promise<unknown>>;
+  /** Hand-overs of the broker that arrived while every slot was taken (by messages run at once): started as slots free up. */
+  waiting: Array<() => void>;
   channel?: Channel;
   consumerTag?: string;
 }
@@ -157,6 +159,8 @@ export class RabbitTransport implements Transport {
     for (const spec of this.consumers.values()) {
       spec.channel = undefined;
       spec.consumerTag = undefined;
+      // Their channel is gone: the broker hands them out again (here after reconnecting, or elsewhere).
+      spec.waiting.length = 0;
     }
   }
 
@@ -181,22 +185,55 @@ export class RabbitTransport implements Transport {
       }
       // While stopping, new hand-overs are left unacked: they go back to the queue when the connection closes.
       if (this.stopping) return;
-      const run = this.handle(spec, channel, message).finally(() => spec.inFlight.delete(run));
-      spec.inFlight.add(run);
+      // Prefetch bounds the broker's hand-overs, but messages run at once (runNow) take slots too: beyond
+      // `concurrency` in all, a hand-over waits here for a slot.
+      const start = () => this.track(spec, this.handle(spec, channel, message));
+      if (spec.inFlight.size < spec.concurrency) start();
+      else spec.waiting.push(start);
     }, { noAck: false });
     spec.channel = channel;
     spec.consumerTag = consumerTag;
   }
 
+  /** Counts a run against the consumer's slots; when it ends, a hand-over waiting for a slot starts. */
+  private track<T>(spec: ConsumerSpec, run: Promise<T>): Promise<T> {
+    const tracked = run.finally(() => {
+      spec.inFlight.delete(tracked);
+      if (!this.stopping) spec.waiting.shift()?.();
+    });
+    spec.inFlight.add(tracked);
+    return tracked;
+  }
+
+  /** Runs a message the broker handed out, carries out the disposition, then acks (or leaves it to be handed out again). */
   private async handle(spec: ConsumerSpec, channel: Channel, message: ConsumeMessage): Promise<void> {
-    const { log } = this.options;
     const headers = message.properties.headers ?? {};
     const deliveryCount = headerNumber(headers[HANDOVERS]) + headerNumber(headers['x-delivery-count']) + 1;
     const key = String(message.properties.messageId ?? '');
+    try {
+      await this.run(spec, key, message.content, headers, deliveryCount);
+      channel.ack(message);
+    } catch (error) {
+      // Not settled: the message stays unacked and the broker hands it out again (at the latest when this
+      // channel closes); the handlers are idempotent, so that changes nothing twice.
+      this.options.log.warn({ queue: spec.queue, key, reason: (error as Error).message }, 'settling a message failed; it will be handed out again');
+      try {
+        channel.nack(message, false, true);
+      } catch {
+        // The channel is gone; the broker requeues what it had handed out on it.
+      }
+    }
+  }
+
+  /**
+   * Hands a message to its handler and carries out the disposition: a retry is re-published (to a delay
+   * queue), a dead letter to the dead letters, each confirmed. Rejects only when that publish failed.
+   */
+  private async run(spec: ConsumerSpec, key: string, content: Buffer, headers: Record<string, unknown>, deliveryCount: number): Promise<Disposition> {
     let disposition: Disposition;
     let body: Record<string, string> | undefined;
     try {
-      body = JSON.parse(message.content.toString('utf8')) as Record<string, string>;
+      body = JSON.parse(content.toString('utf8')) as Record<string, string>;
     } catch {
       body = undefined;
     }
@@ -206,32 +243,21 @@ export class RabbitTransport implements Transport {
       try {
         disposition = await spec.handler({ key, body, deliveryCount });
       } catch (error) {
-        log.error({ queue: spec.queue, key, err: error }, 'handler failed; message will be handed out again');
+        this.options.log.error({ queue: spec.queue, key, err: error }, 'handler failed; message will be handed out again');
         disposition = deliveryCount >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
       }
     }
-    try {
-      if (disposition.kind === 'retry') {
-        const step = delayStep(disposition.delayMs);
-        const exchange = step === undefined ? this.topology.exchange : this.topology.delayExchange(step);
-        await this.send(exchange, spec.queue, message.content, { messageId: key, headers: { ...headers, [HANDOVERS]: deliveryCount } });
-      } else if (disposition.kind === 'dead') {
-        await this.send(this.topology.deadExchange, spec.queue, message.content, {
-          messageId: key,
-          headers: { ...headers, [HANDOVERS]: deliveryCount, 'x-antragsrouter-reason': disposition.reason, 'x-antragsrouter-queue': spec.queue, 'x-antragsrouter-dead-at': new Date().toISOString() },
-        });
-      }
-      channel.ack(message);
-    } catch (error) {
-      // Not settled: the message stays unacked and the broker hands it out again (at the latest when this
-      // channel closes); the handlers are idempotent, so that changes nothing twice.
-      log.warn({ queue: spec.queue, key, reason: (error as Error).message }, 'settling a message failed; it will be handed out again');
-      try {
-        channel.nack(message, false, true);
-      } catch {
-        // The channel is gone; the broker requeues what it had handed out on it.
-      }
+    if (disposition.kind === 'retry') {
+      const step = delayStep(disposition.delayMs);
+      const exchange = step === undefined ? this.topology.exchange : this.topology.delayExchange(step);
+      await this.send(exchange, spec.queue, content, { messageId: key, headers: { ...headers, [HANDOVERS]: deliveryCount } });
+    } else if (disposition.kind === 'dead') {
+      await this.send(this.topology.deadExchange, spec.queue, content, {
+        messageId: key,
+        headers: { ...headers, [HANDOVERS]: deliveryCount, 'x-antragsrouter-reason': disposition.reason, 'x-antragsrouter-queue': spec.queue, 'x-antragsrouter-dead-at': new Date().toISOString() },
+      });
     }
+    return disposition;
   }
 
   /** Publishes with `mandatory` and waits for the broker's confirm; an unroutable message fails. */
@@ -286,9 +312,17 @@ export class RabbitTransport implements Transport {
     await this.send(this.topology.exchange, queue, Buffer.from(JSON.stringify(message.body)), { messageId: message.key });
   }
 
+  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined {
+    const spec = this.consumers.get(queue);
+    // Only while consuming and able to publish (a retry or dead letter must be publishable), with a slot
+    // free (then no hand-over of the broker waits for one: a freed slot starts the next waiting at once).
+    if (!spec?.channel || !this.publisher || this.blocked || this.stopping || spec.inFlight.size >= spec.concurrency) return undefined;
+    return this.track(spec, this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1));
+  }
+
   consume(queue: string, concurrency: number, handler: Handler): void {
     if (this.consumers.has(queue)) throw new Error(`queue ${queue} is consumed already`);
-    const spec: ConsumerSpec = { queue, concurrency, handler, inFlight: new Set() };
+    const spec: ConsumerSpec = { queue, concurrency, handler, inFlight: new Set(), waiting: [] };
     this.consumers.set(queue, spec);
     const { model, publisher } = this;
     if (!model || !publisher) return; // started by the next setup

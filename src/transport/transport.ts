@@ -39,6 +39,16 @@ export interface Transport {
    * so a poison message can never loop.
    */
   consume(queue: string, concurrency: number, handler: Handler): void;
+  /**
+   * Runs `message` at once in a free slot of this process's consumer of `queue` — nothing is written to the
+   * queue, no broker round trip — and carries out the handler's disposition as for a queued message (a
+   * retry or dead letter is published then, with this as its first hand-over). Returns undefined, running
+   * nothing, when this process does not consume `queue`, has no slot free, or has messages of the queue
+   * waiting for one: the caller publishes instead. The returned promise resolves with the disposition once
+   * it is carried out and rejects if that failed. Until then the message is not durable anywhere in the
+   * transport: only a caller that holds its own durable record (the store, swept) may use this.
+   */
+  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
   health(): TransportHealth;
   /**
