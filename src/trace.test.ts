@@ -20,3 +20,10 @@ test('a child span keeps the trace and flags, with a new span id; without a pare
   expect(child.spanId).not.toBe('00f067aa0ba902b7');
   expect(childSpan(undefined).traceId).toMatch(/^[0-9a-f]{32}$/);
 });
+
+test('ids stay unique and well-formed across refills of the random pool', () => {
+  const spans = Array.from({ length: 1000 }, () => childSpan(undefined));
+  expect(new Set(spans.map((s) => s.traceId)).size).toBe(1000);
+  expect(new Set(spans.map((s) => s.spanId)).size).toBe(1000);
+  for (const span of spans) expect(parseTraceparent(formatTraceparent(span))).toEqual(span);
+});
