@@ -18,7 +18,8 @@ import type { Adapter, DeliveryAttachment, DeliveryOutcome, Payload } from './de
 import { backoffDelay } from './deliver/backoff';
 import type { PayloadStore } from './store/payload-store';
 import type { AttachmentRecord, AttemptOutcome, Claim, ClaimContext, NewSubmission, OperatorResult, Receipt, Store, SubmissionState } from './store/store';
-import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Transport } from './transport/transport';
+import type { RoutedTarget } from './route/router';
+import { TransportUnavailableError, type Disposition, type ReceivedMessage, type Slot, type Transport } from './transport/transport';
 
 export const ROUTE_QUEUE = 'route';
 export const deliveryQueue = (target: string) => `deliver.${target}`;
@@ -46,6 +47,13 @@ export interface ReceiveOptions {
    * (refused, a resend of a known one, a failure), they are deleted again: nothing stays half-accepted.
    */
   attachments?: readonly AttachmentRecord[];
+}
+
+/** A delivery slot of this instance taken at intake; `claimed`: the delivery is stored claimed for its first attempt. */
+interface ReservedSlot {
+  target: string;
+  slot: Slot;
+  claimed: boolean;
 }
 
 export interface PipelineDependencies {
@@ -91,6 +99,8 @@ export class Pipeline {
   private readonly routedMarks = new Set<string>();
   private marking: NodeJS.Timeout | undefined;
   private markWrite: Promise<void> | undefined;
+  /** Deliveries stored claimed at intake, each to be run at once in the slot reserved for it (`<id>/<target>`). */
+  private readonly claimedAtIntake = new Map<string, Claim>();
   /** Deliveries of accepted submissions being queued (the intake answered before the broker confirmed). */
   private readonly queueing = new Set<Promise<void>>();
 
@@ -218,52 +228,76 @@ export class Pipeline {
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    const { submission, created } = await store.accept({ messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing });
-    progress.stored = created;
-    const trace = childSpan(parseTraceparent(traceparent));
-    const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
-    if (created && routing) {
-      metrics.routedTo(facts, routing.routes, secondsSince(start));
-      if (routing.targets.length) {
-        this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
-        const queued = this.handOn(submission.id, routing.targets.map((t) => t.target), formatTraceparent(trace), log);
-        if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
+    // Free delivery slots of this instance for the targets: those deliveries start at once after the commit.
+    const slots = this.reserveSlots(routing?.targets ?? []);
+    try {
+      const { submission, created } = await store.accept({
+        messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
+        claimed: { targets: slots.filter((s) => s.claimed).map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
+      });
+      progress.stored = created;
+      const trace = childSpan(parseTraceparent(traceparent));
+      const log = this.deps.log.child({ submissionId: submission.id, traceId: trace.traceId });
+      if (created && routing) {
+        metrics.routedTo(facts, routing.routes, secondsSince(start));
+        if (routing.targets.length) {
+          this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
+          const context = { facts: routing.facts, receivedAt: new Date().toISOString(), client: client?.name, attachments: attachments.length, deliveries: routing.targets.length };
+          const queued = this.handOn(submission.id, routing.targets, slots, context, formatTraceparent(trace), log);
+          if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
+        }
+      } else if (created || submission.state === 'received') {
+        await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
       }
-    } else if (created || submission.state === 'received') {
-      await transport.publish(ROUTE_QUEUE, { key: submission.id, body: { submissionId: submission.id, traceparent: formatTraceparent(trace) } });
+      log.info({
+        event: created ? 'received' : 'resent', source, messageType: checked.facts.messageType, standard: checked.facts.standard,
+        bytes: body.length, attachments: attachments.length, elements: checked.elementCount,
+      }, created ? 'submission accepted' : 'resend of an accepted submission');
+      if (created && routing) this.logRouting(log, routing.routes, routing.targets.map((t) => t.target));
+      // The answer to a new submission says `received` (what the sender learns is that it is held), also when it was routed at once.
+      return { submissionId: submission.id, status: created ? 'received' : submission.state, duplicate: !created };
+    } finally {
+      // Each slot was run by handOn, or is given back here (a resend, a failure; releasing a run one changes nothing).
+      for (const { slot } of slots) slot.release();
     }
-    log.info({
-      event: created ? 'received' : 'resent', source, messageType: checked.facts.messageType, standard: checked.facts.standard,
-      bytes: body.length, attachments: attachments.length, elements: checked.elementCount,
-    }, created ? 'submission accepted' : 'resend of an accepted submission');
-    if (created && routing) this.logRouting(log, routing.routes, routing.targets.map((t) => t.target));
-    // The answer to a new submission says `received` (what the sender learns is that it is held), also when it was routed at once.
-    return { submissionId: submission.id, status: created ? 'received' : submission.state, duplicate: !created };
   }
 
   /**
-   * Hands the deliveries of a submission routed at intake on, without holding the answer. With
-   * `delivery.immediate`, each runs at once where this instance has a free slot for its target: no queue
-   * hop. What keeps it durable meanwhile is the store — the submission stays `received`, so the sweep would
-   * queue it should this process stop — until its outcome is recorded (which sets the state) or its retry
-   * is queued (then it is marked `routed`). The others are published: the answer need not wait for the
-   * broker's confirms either; once queued, a lost message is the transport's to redeliver (`routed`);
-   * should queueing fail or the process stop first, the submission stays `received` and the sweep queues
-   * it. Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can hold the
-   * intake.
+   * With `delivery.immediate`, a free slot of this instance per target, taken before the submission is
+   * stored. Where the target has neither `rateLimit` nor `maxInFlight` (nothing to wait for or count across
+   * instances), the delivery is stored claimed, so the attempt needs no claim of its own.
    */
-  private handOn(id: string, targets: string[], traceparent: string, log: Logger): Promise<void> | undefined {
+  private reserveSlots(targets: readonly RoutedTarget[]): ReservedSlot[] {
     const { transport, config } = this.deps;
+    if (!config.raw.delivery.immediate) return [];
+    const slots: ReservedSlot[] = [];
+    for (const { target } of targets) {
+      const plan = config.targets.get(target);
+      const slot = plan && transport.reserve(deliveryQueue(target));
+      if (slot) slots.push({ target, slot, claimed: !plan.rateLimit && plan.maxInFlight === undefined });
+    }
+    return slots;
+  }
+
+  /**
+   * Hands the deliveries of a submission routed at intake on, without holding the answer. Those with a
+   * reserved slot run at once: no queue hop. What keeps them durable meanwhile is the store — the
+   * submission stays `received`, so the sweep would queue them should this process stop — until the
+   * outcome is recorded (which sets the state) or the retry is queued (then it is marked `routed`). The
+   * others are published; once queued, a lost message is the transport's to redeliver (`routed`); should
+   * queueing fail or the process stop first, the submission stays `received` and the sweep queues it.
+   * Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can hold the intake.
+   */
+  private handOn(id: string, targets: readonly RoutedTarget[], slots: readonly ReservedSlot[], context: Omit<ClaimContext, 'route'>, traceparent: string, log: Logger): Promise<void> | undefined {
     const message = { key: id, body: { submissionId: id, traceparent } };
-    const toQueue: string[] = [];
-    for (const target of targets) {
-      const run = config.raw.delivery.immediate ? transport.runNow(deliveryQueue(target), message) : undefined;
-      if (!run) toQueue.push(target);
+    for (const { target, slot, claimed } of slots) {
+      if (claimed) this.claimedAtIntake.set(`${id}/${target}`, { kind: 'claimed', attempt: 1, context: { ...context, route: targets.find((t) => t.target === target)!.route } });
       // A retry was queued (throttled, busy, or the attempt failed): mark. Delivered or dead: the outcome set the state.
-      else void run.then((disposition) => { if (disposition.kind === 'retry') this.markRouted(id); }, (error: unknown) => {
+      void slot.run(message).then((disposition) => { if (disposition.kind === 'retry') this.markRouted(id); }, (error: unknown) => {
         log.warn({ err: error, event: 'queue' }, 'queueing the retry of a delivery run at once failed; the sweep queues it');
       });
     }
+    const toQueue = targets.map((t) => t.target).filter((target) => !slots.some((s) => s.target === target));
     if (!toQueue.length) return undefined;
     const queued = this.queueDeliveries(id, toQueue, traceparent).then(
       () => this.markRouted(id),
@@ -380,7 +414,11 @@ export class Pipeline {
     const target = plan.name;
     const trace = childSpan(parseTraceparent(message.body.traceparent));
     const log = this.deps.log.child({ submissionId, target, traceId: trace.traceId });
-    const claim = await this.claimWithinLimits(plan, submissionId);
+    // Claimed when it was stored (a slot reserved at intake): taken once, by the run in that slot.
+    const key = `${submissionId}/${target}`;
+    const claimedAtIntake = message.deliveryCount === 1 ? this.claimedAtIntake.get(key) : undefined;
+    this.claimedAtIntake.delete(key);
+    const claim = claimedAtIntake ?? await this.claimWithinLimits(plan, submissionId);
     if (claim.kind === 'done') {
       this.routedMarks.delete(submissionId);
       // Finished before — perhaps by a process that died before it queued the status callback: queue it

@@ -161,7 +161,7 @@ test('a queued delivery finished before the routed marks are written leaves its 
   }
 });
 
-test('delivery.immediate: a free slot delivers at once (nothing queued, nothing marked); a failed attempt retries through the queue; with every slot taken the next is queued', async () => {
+test('delivery.immediate: a free slot delivers at once (stored claimed: no claim, nothing queued, nothing marked); a failed attempt retries through the queue; a resend gives its slot back; with every slot taken the next is queued', async () => {
   const attempts: Array<{ submissionId: string; attempt: number }> = [];
   let mode: 'deliver' | 'fail-once' | 'hold' = 'deliver';
   const backOffice: Adapter = {
@@ -189,6 +189,12 @@ test('delivery.immediate: a free slot delivers at once (nothing queued, nothing 
     marked.push(...ids);
     return markRouted(ids);
   };
+  let claims = 0;
+  const claimAttempt = store.claimAttempt.bind(store);
+  store.claimAttempt = async (...args) => {
+    claims += 1;
+    return claimAttempt(...args);
+  };
   const stateOf = async (id: string) => (await store.get(id))!.state;
   const until = async (id: string, state: string) => {
     for (let i = 0; i < 250 && (await stateOf(id)) !== state; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -197,10 +203,15 @@ test('delivery.immediate: a free slot delivers at once (nothing queued, nothing 
   try {
     await pipeline.start();
     // A free slot: delivered at once, without a queue message, and its row is never marked.
-    const quick = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    const quickXml = Buffer.from(variant(MUENCHEN));
+    const quick = await pipeline.receive(quickXml, 'http');
     expect(await until(quick.submissionId, 'delivered')).toBe('delivered');
     expect(attempts).toEqual([{ submissionId: quick.submissionId, attempt: 1 }]);
     expect(published).toEqual([]);
+    expect(claims).toBe(0);
+    expect((await store.get(quick.submissionId))!.history.filter((h) => h.event === 'attempt')).toMatchObject([{ attempt: 1, outcome: 'delivered' }]);
+    // A resend takes a slot before it learns it is one; it gives it back (else the next would be queued below).
+    expect(await pipeline.receive(quickXml, 'http')).toMatchObject({ duplicate: true });
 
     // The attempt run at once fails: its retry is a queue message (handed out once already), the second attempt comes from the queue.
     mode = 'fail-once';
@@ -208,6 +219,7 @@ test('delivery.immediate: a free slot delivers at once (nothing queued, nothing 
     expect(await until(retried.submissionId, 'delivered')).toBe('delivered');
     expect(attempts.slice(1)).toEqual([{ submissionId: retried.submissionId, attempt: 1 }, { submissionId: retried.submissionId, attempt: 2 }]);
     expect(published).toEqual([]);
+    expect(claims).toBe(1); // the retry's
     expect(db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(0);
 
     // The one slot is taken by a delivery that hangs: the next submission's delivery is queued, not run.

@@ -218,6 +218,31 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
   });
 
+  test('deliveries stored claimed at intake have their first attempt counted and leased; the others are pending as usual', async () => {
+    const before = Date.now();
+    const { submission } = await store.accept({
+      messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000c1', facts, payload: Buffer.from('<x/>'), source: 'http',
+      routing: { facts, routes: ['r'], targets: [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }] },
+      claimed: { targets: ['t1'], leaseMs: 60_000 },
+    });
+    expect((await store.get(submission.id))!.deliveries.map((d) => [d.target, d.state, d.attempts])).toEqual([['t1', 'pending', 1], ['t2', 'pending', 0]]);
+    // Another claim of t1 sees the lease (a copy of its message waits); t2 is claimed as usual.
+    const busy = await store.claimAttempt(submission.id, 't1', 60_000);
+    expect(busy.kind).toBe('busy');
+    expect((busy as { until: Date }).until.getTime()).toBeGreaterThanOrEqual(before + 60_000);
+    expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
+    // The attempt claimed at intake records its outcome as attempt 1; a retry claims attempt 2.
+    await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'network-error', detail: 'x', nextAttemptAt: new Date() });
+    expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
+    // A short lease claimed at intake (its holder died) can be taken over.
+    const short = await store.accept({
+      messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000c2', facts, payload: Buffer.from('<y/>'), source: 'http',
+      routing: { facts, routes: ['r'], targets: [{ target: 't1', route: 'r' }] }, claimed: { targets: ['t1'], leaseMs: 50 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await store.claimAttempt(short.submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
+  });
+
   /** A submission whose delivery to t1 is dead after one rejected attempt (t2 delivered). */
   async function deadOnT1(uuid = 'a3c1f3a4-0000-4000-8000-0000000000d1') {
     const { submission } = await accept(uuid);

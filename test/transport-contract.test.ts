@@ -176,58 +176,68 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     expect(again[0]).toMatchObject({ key: 'c', body: { submissionId: 'c' }, deliveryCount: 2 });
   });
 
-  /** runNow once the consumer of `queue` is ready (RabbitMQ starts consumers asynchronously); resolves when it started. */
-  const runNowWhenReady = async (transport: Transport, queue: string, key: string) => {
-    let run: Promise<Disposition> | undefined;
-    await eventually(() => (run = transport.runNow(queue, { key, body: { submissionId: key } })) !== undefined);
-    return { run: run! };
-  };
+  /** A slot of `queue`'s consumer once it is ready (RabbitMQ starts consumers asynchronously). */
+  const slotWhenReady = (transport: Transport, queue: string) => eventually(() => transport.reserve(queue));
+  const message = (key: string) => ({ key, body: { submissionId: key } });
 
-  test('runNow runs a message at once in a free slot and queues nothing; not for a queue this process does not consume', async () => {
+  test('a reserved slot runs a message at once and queues nothing; no slot of a queue this process does not consume', async () => {
     const seen = collect(harness.transport, 'q', () => ({ kind: 'ack' }));
-    await expect((await runNowWhenReady(harness.transport, 'q', 'n')).run).resolves.toEqual({ kind: 'ack' });
+    await expect((await slotWhenReady(harness.transport, 'q')).run(message('n'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['n', 'n', 1]]);
-    expect(harness.transport.runNow('other', { key: 'o', body: {} })).toBeUndefined();
+    expect(harness.transport.reserve('other')).toBeUndefined();
     expect(await harness.transport.depth()).toMatchObject({ q: 0, delayed: 0, dead: 0 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen).toHaveLength(1);
   });
 
-  test('runNow takes no slot that is not free: with every slot busy the caller must publish', async () => {
+  test('a slot counts until it is run or released: with every slot taken there is none to reserve', async () => {
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
-    const busy = (await runNowWhenReady(harness.transport, 'q', 'busy')).run;
-    expect(harness.transport.runNow('q', { key: 'next', body: {} })).toBeUndefined();
+    const reserved = await slotWhenReady(harness.transport, 'q');
+    expect(harness.transport.reserve('q')).toBeUndefined();
+    reserved.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    const busy = harness.transport.reserve('q')!.run(message('busy'));
+    expect(harness.transport.reserve('q')).toBeUndefined();
     release();
     await busy;
-    await expect(harness.transport.runNow('q', { key: 'next', body: {} })).resolves.toEqual({ kind: 'ack' });
+    await expect(harness.transport.reserve('q')!.run(message('next'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => m.key)).toEqual(['busy', 'next']);
+    // A queued message waits while a reserved slot is held, and runs once it is released.
+    const held = harness.transport.reserve('q')!;
+    await harness.transport.publish('q', message('queued'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen).toHaveLength(2);
+    held.release();
+    await eventually(() => seen.length === 3);
+    held.release(); // twice: changes nothing
+    expect(() => held.run(message('late'))).toThrow('used or released already');
+    expect(seen[2]).toMatchObject({ key: 'queued', deliveryCount: 1 });
   });
 
-  test('a message run at once that is retried comes back from the queue as its second hand-over', async () => {
+  test('a message run in a slot that is retried comes back from the queue as its second hand-over', async () => {
     const seen = collect(harness.transport, 'q', (m) => (m.deliveryCount === 1 ? { kind: 'retry', delayMs: 100 } : { kind: 'ack' }));
-    await expect((await runNowWhenReady(harness.transport, 'q', 'r')).run).resolves.toEqual({ kind: 'retry', delayMs: 100 });
+    await expect((await slotWhenReady(harness.transport, 'q')).run(message('r'))).resolves.toEqual({ kind: 'retry', delayMs: 100 });
     await eventually(() => seen.length === 2);
     expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['r', 'r', 1], ['r', 'r', 2]]);
   });
 
-  test('a message run at once that is dead-lettered is kept in the dead letters, not handed out again', async () => {
+  test('a message run in a slot that is dead-lettered is kept in the dead letters, not handed out again', async () => {
     const seen = collect(harness.transport, 'q', () => ({ kind: 'dead', reason: 'test' }));
-    await expect((await runNowWhenReady(harness.transport, 'q', 'd')).run).resolves.toEqual({ kind: 'dead', reason: 'test' });
+    await expect((await slotWhenReady(harness.transport, 'q')).run(message('d'))).resolves.toEqual({ kind: 'dead', reason: 'test' });
     await eventually(async () => (await harness.transport.depth()).dead === 1);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seen).toHaveLength(1);
   });
 
-  test('messages run at once and messages handed out from the queue share the `concurrency` slots', async () => {
+  test('messages run in slots and messages handed out from the queue share the `concurrency` slots', async () => {
     const { handler, peak } = counting();
     const seen = collect(harness.transport, 'q', handler, 2);
-    const runs = [(await runNowWhenReady(harness.transport, 'q', 'now-0')).run];
+    const runs = [(await slotWhenReady(harness.transport, 'q')).run(message('now-0'))];
     for (let i = 0; i < 12; i += 1) {
-      const message = { key: String(i), body: {} };
-      const run = harness.transport.runNow('q', message);
-      if (run) runs.push(run);
-      else await harness.transport.publish('q', message);
+      const slot = harness.transport.reserve('q');
+      if (slot) runs.push(slot.run(message(String(i))));
+      else await harness.transport.publish('q', message(String(i)));
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await Promise.all(runs);

@@ -228,7 +228,8 @@ export class PostgresStore implements Store {
     const attachments = (input.attachments ?? []).map((a, position) => ({
       position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
     }));
-    const deliveries = (routing?.targets ?? []).map((t, position) => ({ target: t.target, position, route: t.route }));
+    const claimed = new Set(input.claimed?.targets);
+    const deliveries = (routing?.targets ?? []).map((t, position) => ({ target: t.target, position, route: t.route, claimed: claimed.has(t.target) }));
     const events = [{ event: 'received', reason: null, detail }, ...(routing ? [routingEvent(routing.routes, routing.targets)] : [])]
       .map((e) => ({ event: e.event, reason: e.reason ?? null, detail: e.detail ?? null }));
     // One statement, so one round trip and one commit: the submission (skipped when its messageUuid exists),
@@ -250,9 +251,10 @@ export class PostgresStore implements Store {
         FROM s, jsonb_to_recordset(${JSON.stringify(attachments)}::jsonb)
           AS x(position integer, id text, name text, media_type text, size bigint, sha256 text, blob_key text, role text)
       ), d AS (
-        INSERT INTO deliveries (submission_id, target, position, route, state, updated_at)
-        SELECT s.id, x.target, x.position, x.route, 'pending', now()
-        FROM s, jsonb_to_recordset(${JSON.stringify(deliveries)}::jsonb) AS x(target text, position integer, route text)
+        INSERT INTO deliveries (submission_id, target, position, route, state, attempts, lease_until, updated_at)
+        SELECT s.id, x.target, x.position, x.route, 'pending', CASE WHEN x.claimed THEN 1 ELSE 0 END,
+          CASE WHEN x.claimed THEN now() + make_interval(secs => ${(input.claimed?.leaseMs ?? 0) / 1000}) END, now()
+        FROM s, jsonb_to_recordset(${JSON.stringify(deliveries)}::jsonb) AS x(target text, position integer, route text, claimed boolean)
       ), e AS (
         INSERT INTO events (submission_id, at, event, reason, detail)
         SELECT s.id, now(), x.e->>'event', x.e->>'reason', x.e->>'detail'

@@ -104,7 +104,7 @@ export class SqliteStore implements Store {
       ),
       discardDelivery: db.prepare("UPDATE deliveries SET state = 'discarded', reason = ?, detail = ?, lease_until = NULL, updated_at = ? WHERE submission_id = ? AND target = ?"),
       insertAudit: db.prepare('INSERT INTO audit (at, actor, action, submission_id, target, detail) VALUES (@at, @actor, @action, @submissionId, @target, @detail)'),
-      insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, updated_at) VALUES (?, ?, ?, 'pending', ?)"),
+      insertDelivery: db.prepare("INSERT INTO deliveries (submission_id, target, route, state, attempts, lease_until, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)"),
       deliveries: db.prepare<[string], DeliveryRow>('SELECT * FROM deliveries WHERE submission_id = ? ORDER BY rowid'),
       claim: db.prepare<{ id: string; target: string; now: number; until: number; at: string }, { attempts: number; route: string }>(
         `UPDATE deliveries SET attempts = attempts + 1, lease_until = @until, updated_at = @at
@@ -154,7 +154,7 @@ export class SqliteStore implements Store {
       this.statements.insertPayload.run(id, input.payload);
       (input.attachments ?? []).forEach((a, position) => this.statements.insertAttachment.run({ submissionId: id, position, ...a }));
       this.event(id, { event: 'received', detail: receivedDetail(input) }, now);
-      if (routing) this.routed(id, routing.routes, routing.targets, now);
+      if (routing) this.routed(id, routing.routes, routing.targets, now, input.claimed);
       return { submission: { id, messageUuid: input.messageUuid, state }, created: true };
     })();
   }
@@ -245,8 +245,12 @@ export class SqliteStore implements Store {
   }
 
   /** The deliveries of a routing decision and its event (inside the caller's transaction). */
-  private routed(id: string, routes: string[], targets: RoutedTarget[], now: string): void {
-    for (const t of targets) this.statements.insertDelivery.run(id, t.target, t.route, now);
+  private routed(id: string, routes: string[], targets: RoutedTarget[], now: string, claimed?: NewSubmission['claimed']): void {
+    const leaseUntil = claimed && Date.parse(now) + claimed.leaseMs;
+    for (const t of targets) {
+      const claim = claimed?.targets.includes(t.target);
+      this.statements.insertDelivery.run(id, t.target, t.route, claim ? 1 : 0, claim ? leaseUntil : null, now);
+    }
     this.event(id, routingEvent(routes, targets), now);
   }
 
@@ -380,7 +384,7 @@ export class SqliteStore implements Store {
           return { ok: false, problem: 'wrong-state', detail: `submission ${id} already has a delivery to ${to.target}` };
         }
         this.statements.discardDelivery.run('replayed', `replayed to ${to.target}`, now, id, target);
-        this.statements.insertDelivery.run(id, to.target, to.route, now);
+        this.statements.insertDelivery.run(id, to.target, to.route, 0, null, now);
         this.event(id, { event: 'replayed', target: to.target, detail: `from ${target}, by ${options.audit.actor}` }, now);
       }
       this.settleState(id, now);

@@ -47,6 +47,11 @@ export interface NewSubmission {
    * `markRouted`, so that the sweep of `received` submissions queues them should that step be lost.
    */
   routing?: { facts: Facts; routes: string[]; targets: RoutedTarget[] };
+  /**
+   * Deliveries (of `routing.targets`) stored claimed for their first attempt — counted and leased for
+   * `leaseMs`, as `claimAttempt` would — by a caller that starts them at once, without a claim of its own.
+   */
+  claimed?: { targets: readonly string[]; leaseMs: number };
 }
 
 /** What a back office reported about a delivery it received (its own check after import). */

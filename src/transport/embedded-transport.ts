@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Transport, type TransportHealth } from './transport';
+import { heldSlot, HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -74,15 +74,15 @@ class Consumer {
     return this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
   }
 
-  /** Runs a message at once in a free slot (see Transport.runNow); undefined when no slot is free or messages wait. */
-  runNow(message: QueueMessage): Promise<Disposition> | undefined {
+  /** A free slot to run a message in at once (see Transport.reserve); undefined when none is free or messages wait. */
+  reserve(): Slot | undefined {
     if (!this.running || this.inFlight.size >= this.concurrency || this.transport.msUntilNext(this.queue) <= 0) return undefined;
-    return this.track((async () => {
+    return heldSlot((held) => this.track(held), async (message) => {
       const disposition = await this.invoke(message.key, message.body, 1);
       // A retry or dead letter is written as if the message had been queued and handed out once.
       this.transport.settleRunNow(this.queue, message, disposition);
       return disposition;
-    })());
+    });
   }
 
   private track<T>(run: Promise<T>): Promise<T> {
@@ -148,12 +148,12 @@ export class EmbeddedTransport implements Transport {
     this.consumers.push(new Consumer(this, queue, concurrency, handler, this.log));
   }
 
-  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined {
+  reserve(queue: string): Slot | undefined {
     if (!this.db.open) return undefined;
-    return this.consumers.find((c) => c.queue === queue)?.runNow(message);
+    return this.consumers.find((c) => c.queue === queue)?.reserve();
   }
 
-  /** @internal Carries out the disposition of a message run at once (never queued): a retry is queued, a dead letter kept. */
+  /** @internal Carries out the disposition of a message run in a reserved slot (never queued): a retry is queued, a dead letter kept. */
   settleRunNow(queue: string, message: QueueMessage, disposition: Disposition): void {
     if (disposition.kind === 'ack') return;
     if (!this.db.open) throw new Error('embedded queue closed');

@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Transport, type TransportHealth,
+  heldSlot, HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -312,12 +312,12 @@ export class RabbitTransport implements Transport {
     await this.send(this.topology.exchange, queue, Buffer.from(JSON.stringify(message.body)), { messageId: message.key });
   }
 
-  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined {
+  reserve(queue: string): Slot | undefined {
     const spec = this.consumers.get(queue);
     // Only while consuming and able to publish (a retry or dead letter must be publishable), with a slot
     // free (then no hand-over of the broker waits for one: a freed slot starts the next waiting at once).
     if (!spec?.channel || !this.publisher || this.blocked || this.stopping || spec.inFlight.size >= spec.concurrency) return undefined;
-    return this.track(spec, this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1));
+    return heldSlot((held) => this.track(spec, held), (message) => this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1));
   }
 
   consume(queue: string, concurrency: number, handler: Handler): void {

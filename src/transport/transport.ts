@@ -24,6 +24,19 @@ export type Disposition =
 
 export type Handler = (message: ReceivedMessage) => Promise<Disposition>;
 
+/** A consumer's slot taken with `Transport.reserve`: either run a message in it, or release it. */
+export interface Slot {
+  /**
+   * Hands `message` to the consumer's handler (as its first hand-over) and carries out the disposition as
+   * for a queued message: a retry is queued (delay), a dead letter kept. Resolves with the disposition once
+   * that is done; rejects if it failed. Until then the message is durable nowhere in the transport: only a
+   * caller holding its own durable record (the store, swept) may run one.
+   */
+  run(message: QueueMessage): Promise<Disposition>;
+  /** Gives the slot back unused (free again from the next microtask on). */
+  release(): void;
+}
+
 export interface TransportHealth {
   ok: boolean;
   /** Operator-facing state, e.g. `connected` or why not. */
@@ -40,15 +53,12 @@ export interface Transport {
    */
   consume(queue: string, concurrency: number, handler: Handler): void;
   /**
-   * Runs `message` at once in a free slot of this process's consumer of `queue` — nothing is written to the
-   * queue, no broker round trip — and carries out the handler's disposition as for a queued message (a
-   * retry or dead letter is published then, with this as its first hand-over). Returns undefined, running
-   * nothing, when this process does not consume `queue`, has no slot free, or has messages of the queue
-   * waiting for one: the caller publishes instead. The returned promise resolves with the disposition once
-   * it is carried out and rejects if that failed. Until then the message is not durable anywhere in the
-   * transport: only a caller that holds its own durable record (the store, swept) may use this.
+   * Takes a free slot of this process's consumer of `queue`, to run a message in it at once: nothing is
+   * written to the queue, no broker round trip. Returns undefined when this process does not consume
+   * `queue` or has no slot free (then no hand-over waits for one either): the caller publishes instead.
+   * Until it is run or released, the slot counts against the consumer's `concurrency`.
    */
-  runNow(queue: string, message: QueueMessage): Promise<Disposition> | undefined;
+  reserve(queue: string): Slot | undefined;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
   health(): TransportHealth;
   /**
@@ -74,4 +84,30 @@ export class TransportUnavailableError extends Error {
     super(message, options);
     this.name = 'TransportUnavailableError';
   }
+}
+
+/**
+ * A transport's Slot: a placeholder holds the slot (`track` counts it against the consumer's slots until it
+ * settles) until a message run in it has been disposed of (`start` runs one) or the slot is released.
+ */
+export function heldSlot(track: (held: Promise<void>) => unknown, start: (message: QueueMessage) => Promise<Disposition>): Slot {
+  let free!: () => void;
+  const held = new Promise<void>((resolve) => { free = resolve; });
+  track(held);
+  let taken = false;
+  return {
+    run(message) {
+      if (taken) throw new Error('this slot was used or released already');
+      taken = true;
+      const run = start(message);
+      void run.then(free, free);
+      // Settles after the slot is free again (the placeholder's reactions, registered first, run first).
+      return held.then(() => run);
+    },
+    release() {
+      if (taken) return;
+      taken = true;
+      free();
+    },
+  };
 }
