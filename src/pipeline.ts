@@ -49,11 +49,11 @@ export interface ReceiveOptions {
   attachments?: readonly AttachmentRecord[];
 }
 
-/** A delivery slot of this instance taken at intake; `claimed`: the delivery is stored claimed for its first attempt. */
+/** A delivery slot of this instance taken at intake for a delivery stored claimed for its first attempt. */
 interface ReservedSlot {
   target: string;
+  route: string;
   slot: Slot;
-  claimed: boolean;
 }
 
 export interface PipelineDependencies {
@@ -98,6 +98,7 @@ export class Pipeline {
   /** Submissions routed at intake whose deliveries are queued, to be marked `routed` in one write. */
   private readonly routedMarks = new Set<string>();
   private marking: NodeJS.Timeout | undefined;
+  private settled = false;
   private markWrite: Promise<void> | undefined;
   /** Deliveries stored claimed at intake, each to be run at once in the slot reserved for it (`<id>/<target>`). */
   private readonly claimedAtIntake = new Map<string, Claim>();
@@ -135,6 +136,7 @@ export class Pipeline {
   async settle(): Promise<void> {
     await this.queued();
     await this.writeRoutedMarks();
+    this.settled = true;
   }
 
   /** Waits until the deliveries of every accepted submission are queued (or their queueing failed). */
@@ -148,6 +150,8 @@ export class Pipeline {
    * which the sweep would queue again: harmless, as a delivery is claimed once whatever the copies.
    */
   private markRouted(submissionId: string): void {
+    // After settle(), the store may be closed: an unwritten mark only lets the sweep queue the deliveries again.
+    if (this.settled) return;
     this.routedMarks.add(submissionId);
     this.marking ??= setTimeout(() => void this.writeRoutedMarks(), this.deps.routedMarkDelayMs ?? ROUTED_MARK_DELAY_MS);
   }
@@ -171,7 +175,9 @@ export class Pipeline {
   }
 
   private async requeueReceived(before?: Date): Promise<void> {
-    for (const submissionId of await this.deps.store.listReceived(before)) {
+    // At start every one (copies of an attempt still running elsewhere wait for its lease); later only those
+    // without a running attempt, which queues what it leaves open itself.
+    for (const submissionId of await this.deps.store.listReceived(before, { skipLeased: before !== undefined })) {
       await this.deps.transport.publish(ROUTE_QUEUE, { key: submissionId, body: { submissionId } });
     }
   }
@@ -233,7 +239,7 @@ export class Pipeline {
     try {
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
-        claimed: { targets: slots.filter((s) => s.claimed).map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
+        claimed: { targets: slots.map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
       });
       progress.stored = created;
       const trace = childSpan(parseTraceparent(traceparent));
@@ -264,48 +270,52 @@ export class Pipeline {
 
   /**
    * With `delivery.immediate`, a free slot of this instance per target, taken before the submission is
-   * stored. Where the target has neither `rateLimit` nor `maxInFlight` (nothing to wait for or count across
-   * instances), the delivery is stored claimed, so the attempt needs no claim of its own.
+   * stored, whose delivery is stored claimed: the attempt runs at once after the commit, without a claim of
+   * its own. Only for targets without `rateLimit` and `maxInFlight`: their attempts wait for what is shared
+   * across instances, and go through the queue.
    */
   private reserveSlots(targets: readonly RoutedTarget[]): ReservedSlot[] {
     const { transport, config } = this.deps;
     if (!config.raw.delivery.immediate) return [];
     const slots: ReservedSlot[] = [];
-    for (const { target } of targets) {
+    for (const { target, route } of targets) {
       const plan = config.targets.get(target);
-      const slot = plan && transport.reserve(deliveryQueue(target));
-      if (slot) slots.push({ target, slot, claimed: !plan.rateLimit && plan.maxInFlight === undefined });
+      const slot = plan && !plan.rateLimit && plan.maxInFlight === undefined ? transport.reserve(deliveryQueue(target)) : undefined;
+      if (slot) slots.push({ target, route, slot });
     }
     return slots;
   }
 
   /**
-   * Hands the deliveries of a submission routed at intake on, without holding the answer. Those with a
-   * reserved slot run at once: no queue hop. What keeps them durable meanwhile is the store — the
-   * submission stays `received`, so the sweep would queue them should this process stop — until the
-   * outcome is recorded (which sets the state) or the retry is queued (then it is marked `routed`). The
-   * others are published; once queued, a lost message is the transport's to redeliver (`routed`); should
-   * queueing fail or the process stop first, the submission stays `received` and the sweep queues it.
-   * Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can hold the intake.
+   * Hands the deliveries of a submission routed at intake on, without holding the answer: those with a
+   * reserved slot run at once (no queue hop), the others are published. Until every one of them is queued
+   * or finished, the submission stays `received` (an outcome does not move it on), so the sweep would queue
+   * what a stopped process left; then it is marked `routed` — unless all finished, and the last outcome set
+   * the final state. Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can
+   * hold the intake.
    */
   private handOn(id: string, targets: readonly RoutedTarget[], slots: readonly ReservedSlot[], context: Omit<ClaimContext, 'route'>, traceparent: string, log: Logger): Promise<void> | undefined {
     const message = { key: id, body: { submissionId: id, traceparent } };
-    for (const { target, slot, claimed } of slots) {
-      if (claimed) this.claimedAtIntake.set(`${id}/${target}`, { kind: 'claimed', attempt: 1, context: { ...context, route: targets.find((t) => t.target === target)!.route } });
-      // A retry was queued (throttled, busy, or the attempt failed): mark. Delivered or dead: the outcome set the state.
-      void slot.run(message).then((disposition) => { if (disposition.kind === 'retry') this.markRouted(id); }, (error: unknown) => {
-        log.warn({ err: error, event: 'queue' }, 'queueing the retry of a delivery run at once failed; the sweep queues it');
-      });
-    }
-    const toQueue = targets.map((t) => t.target).filter((target) => !slots.some((s) => s.target === target));
-    if (!toQueue.length) return undefined;
-    const queued = this.queueDeliveries(id, toQueue, traceparent).then(
-      () => this.markRouted(id),
-      (error: unknown) => log.warn({ err: error, event: 'queue' }, 'queueing the deliveries of an accepted submission failed; the sweep queues them'),
-    );
-    this.queueing.add(queued);
-    void queued.finally(() => this.queueing.delete(queued));
-    return queued;
+    const runs = slots.map(({ target, route, slot }) => {
+      this.claimedAtIntake.set(`${id}/${target}`, { kind: 'claimed', attempt: 1, context: { ...context, route } });
+      return slot.run(message);
+    });
+    const toQueue = targets.filter((t) => !slots.some((s) => s.target === t.target)).map((t) => t.target);
+    const queued = toQueue.length ? this.queueDeliveries(id, toQueue, traceparent) : undefined;
+    void Promise.allSettled([...runs, ...(queued ? [queued] : [])]).then((results) => {
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) {
+        log.warn({ err: failed.reason, event: 'queue' }, 'queueing deliveries of an accepted submission failed; the sweep queues them');
+        return;
+      }
+      // Queued, or a run's retry queued: mark. Every delivery run and finished (delivered, dead): the state is final.
+      if (toQueue.length || results.some((r) => r.status === 'fulfilled' && r.value?.kind === 'retry')) this.markRouted(id);
+    });
+    if (!queued) return undefined;
+    const confirmed = queued.catch(() => undefined);
+    this.queueing.add(confirmed);
+    void confirmed.finally(() => this.queueing.delete(confirmed));
+    return confirmed;
   }
 
   private async queueDeliveries(submissionId: string, targets: string[], traceparent: string): Promise<void> {
@@ -420,7 +430,6 @@ export class Pipeline {
     this.claimedAtIntake.delete(key);
     const claim = claimedAtIntake ?? await this.claimWithinLimits(plan, submissionId);
     if (claim.kind === 'done') {
-      this.routedMarks.delete(submissionId);
       // Finished before — perhaps by a process that died before it queued the status callback: queue it
       // (again); its event id is the same, so a receiver that got it already recognises it.
       await this.notifyOutcome(submissionId, target);
@@ -465,10 +474,11 @@ export class Pipeline {
     }
   }
 
-  /** Records an attempt's outcome; it sets the submission's state past `received`, so a routed mark still buffered is moot. */
+  /** Records an attempt's outcome (the store sets the submission's state; see Store.recordOutcome). */
   private async recordOutcome(submissionId: string, target: string, attempt: number, outcome: AttemptOutcome, context: ClaimContext): Promise<void> {
     await this.deps.store.recordOutcome(submissionId, target, attempt, outcome, { onlyDelivery: context.deliveries === 1 });
-    this.routedMarks.delete(submissionId);
+    // The only delivery finished: the submission's state is final, a mark still buffered would change nothing.
+    if (context.deliveries === 1 && outcome.kind !== 'retry') this.routedMarks.delete(submissionId);
   }
 
   /**

@@ -13,7 +13,7 @@ import { openSqlite } from '../src/store/sqlite';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { EmbeddedTransport } from '../src/transport/embedded-transport';
 import type { Transport } from '../src/transport/transport';
-import { cityConfig, FIXTURES, tempDir, variant } from './support/harness';
+import { cityConfig, eventually, FIXTURES, tempDir, variant } from './support/harness';
 
 const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muenchen.xml'), 'utf8');
 const log = pino({ level: 'silent' });
@@ -48,7 +48,7 @@ async function setup(publish: (real: Transport, queue: string, message: Paramete
     await payloads.close();
     db.close();
   };
-  return { store, payloads, pipeline, db, close };
+  return { store, payloads, pipeline, db, real, close };
 }
 
 test('queueing fails after the commit: the submission is accepted all the same, stays received for the sweep with its attachment, a resend finds it', async () => {
@@ -235,6 +235,66 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
     expect(await stateOf(holding.submissionId)).toBe('received');
     expect(await stateOf(queued.submissionId)).toBe('routed');
     expect(db.prepare('SELECT key, deliveries FROM jobs').all()).toEqual([{ key: queued.submissionId, deliveries: 0 }]);
+  } finally {
+    await close();
+  }
+});
+
+/** A back office per target whose answers the test sets: delivered, retryable, or never (hangs). */
+function scriptedOffices(targets: string[]) {
+  const behaviour = new Map<string, 'deliver' | 'retry' | 'hang'>(targets.map((t) => [t, 'deliver']));
+  const adapters = new Map<string, Adapter>(targets.map((target) => [target, {
+    connect: async () => undefined,
+    check: async () => ({ ok: true, detail: 'test' }),
+    close: async () => undefined,
+    deliver: async () => {
+      const how = behaviour.get(target);
+      if (how === 'hang') return new Promise(() => undefined);
+      return how === 'retry' ? { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' } : { status: 'delivered', detail: 'test' };
+    },
+  } satisfies Adapter]));
+  return { behaviour, adapters };
+}
+
+test('two deliveries run at once: the submission stays received until both are queued or finished; the sweep leaves it alone while one is leased and finds it when the lease ends', async () => {
+  const { behaviour, adapters } = scriptedOffices(['muenchen-lbk', 'augsburg-boa']);
+  behaviour.set('augsburg-boa', 'hang');
+  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
+    adapters,
+    edit: (raw) => {
+      raw.delivery.leaseTime = '400ms';
+      (raw.routes as Array<{ deliver: string[] }>)[0]!.deliver = ['muenchen-lbk', 'augsburg-boa'];
+    },
+  });
+  try {
+    await pipeline.start();
+    const { submissionId } = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(async () => (await store.get(submissionId))!.deliveries.find((d) => d.target === 'muenchen-lbk')!.state === 'delivered');
+    // One delivered, the other still running (only in this process): not `routed`, or a crash would lose it.
+    expect(await store.get(submissionId)).toMatchObject({ state: 'received', deliveries: [{ target: 'muenchen-lbk', state: 'delivered' }, { target: 'augsburg-boa', state: 'pending', attempts: 1 }] });
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([]);
+    // Its holder stopped answering: once the lease ends, the sweep finds the submission.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([submissionId]);
+  } finally {
+    await close();
+  }
+});
+
+test('a delivery run at once whose retry cannot be queued leaves its submission received for the sweep', async () => {
+  const { behaviour, adapters } = scriptedOffices(['muenchen-lbk']);
+  behaviour.set('muenchen-lbk', 'retry');
+  const { store, pipeline, real, close } = await setup((transport, queue, message) => transport.publish(queue, message), { adapters, routedMarkDelayMs: 10 });
+  real.settleRunNow = () => {
+    throw new Error('queue write failed');
+  };
+  try {
+    await pipeline.start();
+    const { submissionId } = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(async () => (await store.get(submissionId))!.deliveries[0]!.reason === 'http-status');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await store.get(submissionId)).toMatchObject({ state: 'received', deliveries: [{ state: 'pending', attempts: 1 }] });
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([submissionId]);
   } finally {
     await close();
   }

@@ -123,7 +123,8 @@ describe.each(implementations)('%s store', (_name, create) => {
     const soleClaim = await store.claimAttempt(sole.submission.id, 't1', 60_000);
     expect(soleClaim).toMatchObject({ kind: 'claimed', attempt: 1, context: { deliveries: 1, attachments: 0 } });
     await store.recordOutcome(sole.submission.id, 't1', 1, { kind: 'retry', reason: 'http-503', detail: 'busy', nextAttemptAt: new Date(Date.now() - 1) }, { onlyDelivery: true });
-    expect((await store.get(sole.submission.id))!).toMatchObject({ state: 'routed', deliveries: [{ state: 'pending', reason: 'http-503' }] });
+    // (Still `received`: a retry's outcome does not move it on before markRouted.)
+    expect((await store.get(sole.submission.id))!).toMatchObject({ state: 'received', deliveries: [{ state: 'pending', reason: 'http-503' }] });
     expect(await store.claimAttempt(sole.submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
     await store.recordOutcome(sole.submission.id, 't1', 2, { kind: 'delivered', reference: 'AZ-3' }, { onlyDelivery: true });
     expect((await store.get(sole.submission.id))!).toMatchObject({ state: 'delivered', deliveries: [{ state: 'delivered', reference: 'AZ-3' }] });
@@ -218,7 +219,7 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
   });
 
-  test('deliveries stored claimed at intake have their first attempt counted and leased; the others are pending as usual', async () => {
+  test('deliveries stored claimed at intake have their first attempt counted and leased; the sweep skips the submission while one is leased; an outcome leaves it received until markRouted', async () => {
     const before = Date.now();
     const { submission } = await store.accept({
       messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000c1', facts, payload: Buffer.from('<x/>'), source: 'http',
@@ -226,6 +227,8 @@ describe.each(implementations)('%s store', (_name, create) => {
       claimed: { targets: ['t1'], leaseMs: 60_000 },
     });
     expect((await store.get(submission.id))!.deliveries.map((d) => [d.target, d.state, d.attempts])).toEqual([['t1', 'pending', 1], ['t2', 'pending', 0]]);
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([]);
+    expect(await store.listReceived()).toEqual([submission.id]);
     // Another claim of t1 sees the lease (a copy of its message waits); t2 is claimed as usual.
     const busy = await store.claimAttempt(submission.id, 't1', 60_000);
     expect(busy.kind).toBe('busy');
@@ -233,7 +236,15 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.claimAttempt(submission.id, 't2', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
     // The attempt claimed at intake records its outcome as attempt 1; a retry claims attempt 2.
     await store.recordOutcome(submission.id, 't1', 1, { kind: 'retry', reason: 'network-error', detail: 'x', nextAttemptAt: new Date() });
+    await store.recordOutcome(submission.id, 't2', 1, { kind: 'delivered' });
+    // Still received (its retry may not be queued yet): the sweep finds it again; markRouted moves it on.
+    expect((await store.get(submission.id))!.state).toBe('received');
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([submission.id]);
+    await store.markRouted([submission.id]);
+    expect((await store.get(submission.id))!.state).toBe('routed');
     expect(await store.claimAttempt(submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
+    await store.recordOutcome(submission.id, 't1', 2, { kind: 'delivered' });
+    expect((await store.get(submission.id))!.state).toBe('delivered');
     // A short lease claimed at intake (its holder died) can be taken over.
     const short = await store.accept({
       messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000c2', facts, payload: Buffer.from('<y/>'), source: 'http',

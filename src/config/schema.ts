@@ -250,11 +250,7 @@ export const configSchema = z.strictObject({
      * go first when it is full, and are then read and parsed again. 0 turns it off.
      */
     documentCache: z.union([z.literal(0), size]).default(64 * 1024 ** 2),
-    /**
-     * A submission routed at intake is delivered at once by the instance that accepted it, where that has a
-     * free slot (`concurrency`) for the target: no queue hop at steady load. The rest, and every retry, go
-     * through the queue, shared by all instances. false: every delivery goes through the queue.
-     */
+    /** Deliveries run at once by the accepting instance where it has a free slot (README: configuration reference). */
     immediate: z.boolean().default(true),
   }).prefault({}),
   targets: z.record(name, targetSchema),

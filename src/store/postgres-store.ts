@@ -362,10 +362,15 @@ export class PostgresStore implements Store {
     return row?.body;
   }
 
-  async listReceived(before?: Date): Promise<string[]> {
-    let query = this.db.selectFrom('submissions').select('id').where('state', '=', 'received');
-    if (before) query = query.where('received_at', '<', before);
-    const rows = await query.orderBy('received_at').execute();
+  async listReceived(before?: Date, { skipLeased = false } = {}): Promise<string[]> {
+    let query = this.db.selectFrom('submissions as s').select('s.id').where('s.state', '=', 'received');
+    if (before) query = query.where('s.received_at', '<', before);
+    if (skipLeased) {
+      query = query.where(({ not, exists, selectFrom }) => not(exists(
+        selectFrom('deliveries as d').select('d.target').whereRef('d.submission_id', '=', 's.id').where('d.lease_until', '>', now),
+      )));
+    }
+    const rows = await query.orderBy('s.received_at').execute();
     return rows.map((r) => r.id);
   }
 
@@ -508,7 +513,8 @@ export class PostgresStore implements Store {
     const nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
     const eventDetail = outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail ?? null;
     // One statement: the delivery, its event, and the submission's state from the other deliveries plus
-    // this one's new state (a statement does not see its own CTEs' changes). The same rule as finalState().
+    // this one's new state (a statement does not see its own CTEs' changes). The same rule as finalState(),
+    // but a submission still `received` stays so while a delivery is pending (see Store.recordOutcome).
     const record = async (db: Kysely<Database>) => {
       const { rows: [row] } = await sql<{ updated: string }>`/* prepared:outcome */
         WITH d AS (
@@ -524,7 +530,7 @@ export class PostgresStore implements Store {
           UNION ALL SELECT ${state}::text FROM d
         ), s AS (
           UPDATE submissions SET state = CASE
-              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'pending') THEN 'routed'
+              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'pending') THEN CASE WHEN submissions.state = 'received' THEN 'received' ELSE 'routed' END
               WHEN EXISTS (SELECT 1 FROM states WHERE state = 'dead') THEN 'failed'
               WHEN EXISTS (SELECT 1 FROM states WHERE state = 'delivered') THEN 'delivered'
               ELSE 'discarded' END,

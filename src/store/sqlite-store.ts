@@ -94,8 +94,14 @@ export class SqliteStore implements Store {
       deletePayload: db.prepare('DELETE FROM payloads WHERE submission_id = ?'),
       deleteAttachments: db.prepare('DELETE FROM attachments WHERE submission_id = ?'),
       events: db.prepare<[string], EventRow>('SELECT at, event, target, attempt, outcome, reason, detail FROM events WHERE submission_id = ? ORDER BY id'),
-      received: db.prepare<[string], string>("SELECT id FROM submissions WHERE state = 'received' AND received_at < ? ORDER BY received_at").pluck(),
+      received: db.prepare<[string, number], string>(
+        `SELECT id FROM submissions s WHERE state = 'received' AND received_at < ?
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.submission_id = s.id AND d.lease_until > ?)
+         ORDER BY received_at`,
+      ).pluck(),
       setState: db.prepare('UPDATE submissions SET state = @state, reason = @reason, facts = COALESCE(@facts, facts), routes = COALESCE(@routes, routes), updated_at = @now WHERE id = @id'),
+      // After an attempt: as setState, but a submission still `received` stays so while a delivery is pending.
+      settleOutcome: db.prepare("UPDATE submissions SET state = CASE WHEN @state = 'routed' AND state = 'received' THEN 'received' ELSE @state END, reason = NULL, updated_at = @now WHERE id = @id"),
       setTenant: db.prepare('UPDATE submissions SET tenant = ? WHERE id = ?'),
       markRouted: db.prepare("UPDATE submissions SET state = 'routed', updated_at = ? WHERE id = ? AND state = 'received'"),
       resetDelivery: db.prepare(
@@ -226,8 +232,8 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async listReceived(before?: Date): Promise<string[]> {
-    return this.statements.received.all(before ? before.toISOString() : '9999-12-31T23:59:59.999Z');
+  async listReceived(before?: Date, { skipLeased = false } = {}): Promise<string[]> {
+    return this.statements.received.all(before ? before.toISOString() : '9999-12-31T23:59:59.999Z', skipLeased ? Date.now() : Number.MAX_SAFE_INTEGER);
   }
 
   async recordRouting(id: string, facts: Facts, routes: string[], targets: RoutedTarget[]): Promise<boolean> {
@@ -318,14 +324,14 @@ export class SqliteStore implements Store {
         reason: outcome.kind === 'delivered' ? undefined : outcome.reason,
         detail: outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail,
       }, now);
-      this.settleState(id, now);
+      this.settleState(id, now, this.statements.settleOutcome);
     })();
   }
 
   /** Sets the submission's state from its deliveries (inside the caller's transaction). */
-  private settleState(id: string, now: string): void {
+  private settleState(id: string, now: string, statement = this.statements.setState): void {
     const counts = Object.fromEntries(this.statements.deliveryStates.all(id).map((r) => [r.state, r.n]));
-    this.statements.setState.run({ id, state: finalState(counts), reason: null, facts: null, routes: null, now });
+    statement.run({ id, state: finalState(counts), reason: null, facts: null, routes: null, now });
   }
 
   private auditIn(entry: AuditEntry, at: string): void {

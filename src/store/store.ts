@@ -224,8 +224,12 @@ export interface Store {
    * first), marks the submission purged and records a `purged` event. False if it was purged already.
    */
   purge(id: string): Promise<boolean>;
-  /** Ids of submissions still in state `received`, received before `before` if given (for the sweeps). */
-  listReceived(before?: Date): Promise<string[]>;
+  /**
+   * Ids of submissions still in state `received` (for the sweeps): received before `before` if given;
+   * `skipLeased`: not those with a delivery leased now — its attempt is running, and whatever it leaves
+   * open its caller queues (or, should that process die, a sweep after the lease has ended).
+   */
+  listReceived(before?: Date, options?: { skipLeased?: boolean }): Promise<string[]>;
   /**
    * Records the routing decision once: creates the deliveries (state `routed`), or parks the submission
    * with reason `no-route` when there are none. Returns false if the submission was already routed.
@@ -254,7 +258,9 @@ export interface Store {
    */
   takeRateToken(target: string, limit: RateLimit): Promise<number>;
   /**
-   * Records an attempt's outcome, ends the lease and updates the submission's state. `onlyDelivery`: the
+   * Records an attempt's outcome, ends the lease and updates the submission's state: final when no delivery
+   * is pending; else `routed` — but a submission still `received` stays so (until `markRouted`: its other
+   * deliveries, or this one's retry, may not be queued yet, and the sweep must still find it). `onlyDelivery`: the
    * caller knows (from its claim) that the submission has no other delivery, so nothing else can change
    * its state meanwhile and the store may skip serialising against other outcomes.
    */

@@ -158,6 +158,8 @@ export class EmbeddedTransport implements Transport {
     if (disposition.kind === 'ack') return;
     if (!this.db.open) throw new Error('embedded queue closed');
     const body = JSON.stringify(message.body);
+    // A message of the same key queued meanwhile (by a sweep) stands for this one: it is handed out (at its
+    // own time) and finds the delivery due or leased; the key is not queued twice.
     if (disposition.kind === 'retry') this.statements.insertHandedOut.run(queue, message.key, body, Date.now() + disposition.delayMs);
     else this.statements.dead.run(queue, message.key, body, disposition.reason, 1, new Date().toISOString());
   }

@@ -177,6 +177,7 @@ export class RabbitTransport implements Transport {
     this.watchChannel(model, channel, `consumer ${spec.queue}`);
     // Bounded prefetch: the broker hands this instance at most `concurrency` unacked messages of the queue.
     await channel.prefetch(spec.concurrency);
+    spec.channel = channel;
     const { consumerTag } = await channel.consume(this.topology.workQueue(spec.queue), (message) => {
       if (!message) {
         // Cancelled by the broker (queue deleted): start over with a fresh topology.
@@ -185,13 +186,13 @@ export class RabbitTransport implements Transport {
       }
       // While stopping, new hand-overs are left unacked: they go back to the queue when the connection closes.
       if (this.stopping) return;
-      // Prefetch bounds the broker's hand-overs, but messages run at once (runNow) take slots too: beyond
-      // `concurrency` in all, a hand-over waits here for a slot.
+      // Prefetch bounds the broker's hand-overs, but messages run in reserved slots take slots too: beyond
+      // `concurrency` in all, a hand-over waits here for a slot — and is dropped should its channel be gone
+      // by then (the broker hands it out again), the next waiting one starting instead.
       const start = () => this.track(spec, this.handle(spec, channel, message));
       if (spec.inFlight.size < spec.concurrency) start();
-      else spec.waiting.push(start);
+      else spec.waiting.push(() => (spec.channel === channel ? start() : spec.waiting.shift()?.()));
     }, { noAck: false });
-    spec.channel = channel;
     spec.consumerTag = consumerTag;
   }
 
