@@ -285,7 +285,7 @@ test('a delivery run at once whose retry cannot be queued leaves its submission 
   const { behaviour, adapters } = scriptedOffices(['muenchen-lbk']);
   behaviour.set('muenchen-lbk', 'retry');
   const { store, pipeline, real, close } = await setup((transport, queue, message) => transport.publish(queue, message), { adapters, routedMarkDelayMs: 10 });
-  real.settleRunNow = () => {
+  real.settleReserved = () => {
     throw new Error('queue write failed');
   };
   try {

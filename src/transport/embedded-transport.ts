@@ -80,7 +80,7 @@ class Consumer {
     return heldSlot((held) => this.track(held), async (message) => {
       const disposition = await this.invoke(message.key, message.body, 1);
       // A retry or dead letter is written as if the message had been queued and handed out once.
-      this.transport.settleRunNow(this.queue, message, disposition);
+      this.transport.settleReserved(this.queue, message, disposition);
       return disposition;
     });
   }
@@ -154,7 +154,7 @@ export class EmbeddedTransport implements Transport {
   }
 
   /** @internal Carries out the disposition of a message run in a reserved slot (never queued): a retry is queued, a dead letter kept. */
-  settleRunNow(queue: string, message: QueueMessage, disposition: Disposition): void {
+  settleReserved(queue: string, message: QueueMessage, disposition: Disposition): void {
     if (disposition.kind === 'ack') return;
     if (!this.db.open) throw new Error('embedded queue closed');
     const body = JSON.stringify(message.body);
