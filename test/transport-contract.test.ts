@@ -48,11 +48,17 @@ const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boo
     const open = () => RabbitTransport.open({ url, prefix, heartbeatSeconds: 10, log });
     let transport = await open();
     const queues = new Set<string>();
+    // Every queue a test consumes or publishes to (publishing declares it), to be deleted afterwards.
     const track = (t: RabbitTransport) => {
       const consume = t.consume.bind(t);
+      const publish = t.publish.bind(t);
       t.consume = (queue, concurrency, handler) => {
         queues.add(queue);
         consume(queue, concurrency, handler);
+      };
+      t.publish = (queue, message) => {
+        queues.add(queue);
+        return publish(queue, message);
       };
       return t;
     };
