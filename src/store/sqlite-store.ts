@@ -233,6 +233,7 @@ export class SqliteStore implements Store {
   }
 
   async listReceived(before?: Date, { skipLeased = false } = {}): Promise<string[]> {
+    // (Leased until after the end of time: no lease excludes a submission.)
     return this.statements.received.all(before ? before.toISOString() : '9999-12-31T23:59:59.999Z', skipLeased ? Date.now() : Number.MAX_SAFE_INTEGER);
   }
 

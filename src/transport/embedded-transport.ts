@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { heldSlot, HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
+import { heldSlot, invokeHandler, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -94,13 +94,8 @@ class Consumer {
     return tracked;
   }
 
-  private async invoke(key: string, body: Record<string, string>, deliveryCount: number): Promise<Disposition> {
-    try {
-      return await this.handler({ key, body, deliveryCount });
-    } catch (error) {
-      this.log.error({ queue: this.queue, key, err: error }, 'handler failed; message will be handed out again');
-      return deliveryCount >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
-    }
+  private invoke(key: string, body: Record<string, string>, deliveryCount: number): Promise<Disposition> {
+    return invokeHandler(this.handler, { key, body, deliveryCount }, this.queue, this.log);
   }
 
   private async run(job: JobRow): Promise<void> {

@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  heldSlot, HANDLER_ERROR_DELAY_MS, REDELIVERY_LIMIT, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
+  heldSlot, invokeHandler, REDELIVERY_LIMIT, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -241,12 +241,7 @@ export class RabbitTransport implements Transport {
     if (!body || typeof body !== 'object') {
       disposition = { kind: 'dead', reason: 'malformed-queue-message' };
     } else {
-      try {
-        disposition = await spec.handler({ key, body, deliveryCount });
-      } catch (error) {
-        this.options.log.error({ queue: spec.queue, key, err: error }, 'handler failed; message will be handed out again');
-        disposition = deliveryCount >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
-      }
+      disposition = await invokeHandler(spec.handler, { key, body, deliveryCount }, spec.queue, this.options.log);
     }
     if (disposition.kind === 'retry') {
       const step = delayStep(disposition.delayMs);

@@ -1,5 +1,6 @@
 // The transport contract: durable queues between the pipeline's stages. Embedded (SQLite) on a single
 // node, RabbitMQ (quorum queues) in production mode.
+import type { Logger } from 'pino';
 
 /**
  * A message on a queue. `key` identifies what it is about (the submission id). The embedded transport
@@ -83,6 +84,19 @@ export class TransportUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'TransportUnavailableError';
+  }
+}
+
+/**
+ * Hands a message to its handler; a handler that throws is logged and its message handed out again after a
+ * pause — or dead-lettered (`redelivery-limit`) once it was handed out `REDELIVERY_LIMIT` times.
+ */
+export async function invokeHandler(handler: Handler, message: ReceivedMessage, queue: string, log: Logger): Promise<Disposition> {
+  try {
+    return await handler(message);
+  } catch (error) {
+    log.error({ queue, key: message.key, err: error }, 'handler failed; message will be handed out again');
+    return message.deliveryCount >= REDELIVERY_LIMIT ? { kind: 'dead', reason: 'redelivery-limit' } : { kind: 'retry', delayMs: HANDLER_ERROR_DELAY_MS };
   }
 }
 
