@@ -234,9 +234,10 @@ export class Pipeline {
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    // Free delivery slots of this instance for the targets: those deliveries start at once after the commit.
-    const slots = this.reserveSlots(routing?.targets ?? []);
+    let slots: ReservedSlot[] = [];
     try {
+      // Delivery slots of this instance for the targets: those deliveries start at once after the commit.
+      slots = await this.reserveSlots(routing?.targets ?? []);
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
         claimed: { targets: slots.map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
@@ -269,21 +270,22 @@ export class Pipeline {
   }
 
   /**
-   * With `delivery.immediate`, a free slot of this instance per target, taken before the submission is
-   * stored, whose delivery is stored claimed: the attempt runs at once after the commit, without a claim of
-   * its own. Only for targets without `rateLimit` and `maxInFlight`: their attempts wait for what is shared
-   * across instances, and go through the queue.
+   * With `delivery.immediate`, a slot of this instance per target (waiting up to `delivery.immediateWait`
+   * for one while all are busy), taken before the submission is stored, whose delivery is stored claimed:
+   * the attempt runs at once after the commit, without a queue hop or a claim of its own. Only for targets
+   * without `rateLimit` and `maxInFlight`: their attempts wait for what is shared across instances, and go
+   * through the queue.
    */
-  private reserveSlots(targets: readonly RoutedTarget[]): ReservedSlot[] {
+  private async reserveSlots(targets: readonly RoutedTarget[]): Promise<ReservedSlot[]> {
     const { transport, config } = this.deps;
-    if (!config.raw.delivery.immediate) return [];
-    const slots: ReservedSlot[] = [];
-    for (const { target, route } of targets) {
+    const { immediate, immediateWait } = config.raw.delivery;
+    if (!immediate) return [];
+    const slots = await Promise.all(targets.map(async ({ target, route }) => {
       const plan = config.targets.get(target);
-      const slot = plan && !plan.rateLimit && plan.maxInFlight === undefined ? transport.reserve(deliveryQueue(target)) : undefined;
-      if (slot) slots.push({ target, route, slot });
-    }
-    return slots;
+      const slot = plan && !plan.rateLimit && plan.maxInFlight === undefined ? await transport.reserve(deliveryQueue(target), immediateWait) : undefined;
+      return slot && { target, route, slot };
+    }));
+    return slots.filter((s) => s !== undefined);
   }
 
   /**

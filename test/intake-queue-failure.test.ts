@@ -240,6 +240,60 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
   }
 });
 
+test('delivery.immediateWait: with every slot busy, the intake waits for the one that frees and delivers at once (no queue message, no claim); the answer waits with it', async () => {
+  const held: Array<() => void> = [];
+  const delivered: string[] = [];
+  const backOffice: Adapter = {
+    connect: async () => undefined,
+    check: async () => ({ ok: true, detail: 'test' }),
+    close: async () => undefined,
+    deliver: async (request: DeliveryRequest) => {
+      if (!delivered.length && !held.length) await new Promise<void>((resolve) => held.push(resolve));
+      delivered.push(request.submissionId);
+      return { status: 'delivered', detail: 'test' };
+    },
+  };
+  const published: string[] = [];
+  const { store, pipeline, close } = await setup((real, queue, message) => {
+    published.push(`${queue} ${message.key}`);
+    return real.publish(queue, message);
+  }, {
+    adapters: new Map([['muenchen-lbk', backOffice]]),
+    edit: (raw) => {
+      raw.targets['muenchen-lbk']!.concurrency = 1;
+      raw.delivery.immediateWait = '10s';
+    },
+  });
+  let claims = 0;
+  const claimAttempt = store.claimAttempt.bind(store);
+  store.claimAttempt = async (...args) => {
+    claims += 1;
+    return claimAttempt(...args);
+  };
+  try {
+    await pipeline.start();
+    const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => held.length === 1);
+    // The one slot is busy: the second intake waits for it (not answered, not stored yet).
+    let answered = false;
+    const second = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http').then((result) => {
+      answered = true;
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(answered).toBe(false);
+    expect(await store.listReceived()).toEqual([first.submissionId]);
+    held[0]!();
+    const { submissionId } = await second;
+    await eventually(async () => (await store.get(submissionId))?.state === 'delivered');
+    expect(delivered).toEqual([first.submissionId, submissionId]);
+    expect(published).toEqual([]);
+    expect(claims).toBe(0);
+  } finally {
+    await close();
+  }
+});
+
 /** A back office per target whose answers the test sets: delivered, retryable, or never (hangs). */
 function scriptedOffices(targets: string[]) {
   const behaviour = new Map<string, 'deliver' | 'retry' | 'hang'>(targets.map((t) => [t, 'deliver']));

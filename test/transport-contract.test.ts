@@ -5,7 +5,7 @@ import pino from 'pino';
 import { openSqlite, type SqliteDatabase } from '../src/store/sqlite';
 import { EmbeddedTransport } from '../src/transport/embedded-transport';
 import { RabbitTransport } from '../src/transport/rabbitmq-transport';
-import { REDELIVERY_LIMIT, type Disposition, type ReceivedMessage, type Transport } from '../src/transport/transport';
+import { REDELIVERY_LIMIT, SLOT_WAITERS_PER_SLOT, type Disposition, type ReceivedMessage, type Transport } from '../src/transport/transport';
 import { eventually, tempDir } from './support/harness';
 import { amqpUrl, deleteTopology, runId, stopServices } from './support/services';
 
@@ -19,8 +19,12 @@ interface Harness {
   close(): Promise<void>;
 }
 
-/** `dedupesKeys`: publishing a key that is still queued is a no-op (embedded only; with RabbitMQ the handlers dedupe). */
-const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boolean }]> = [
+/**
+ * `dedupesKeys`: publishing a key that is still queued is a no-op (embedded only; with RabbitMQ the handlers dedupe).
+ * `linesUp`: a caller of `reserve` waits in line with queued messages, first come first served (RabbitMQ: the
+ * broker's hand-overs); else queued messages go first, and no caller waits while one is ready (embedded).
+ */
+const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boolean; linesUp: boolean }]> = [
   ['embedded', async () => {
     const file = path.join(tempDir(), 'queue.db');
     const log = pino({ level: 'silent' });
@@ -40,7 +44,7 @@ const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boo
         db.close();
       },
     };
-  }, { dedupesKeys: true }],
+  }, { dedupesKeys: true, linesUp: false }],
   ['rabbitmq', async () => {
     const url = await amqpUrl();
     const prefix = runId('tc');
@@ -76,7 +80,7 @@ const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boo
         await deleteTopology(url, { exchanges: names.exchanges, queues: [...names.queues, ...[...queues].map((q) => `${prefix}.${q}`)] });
       },
     };
-  }, { dedupesKeys: false }],
+  }, { dedupesKeys: false, linesUp: true }],
 ];
 
 afterAll(() => stopServices());
@@ -190,7 +194,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const seen = collect(harness.transport, 'q', () => ({ kind: 'ack' }));
     await expect((await slotWhenReady(harness.transport, 'q')).run(message('n'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['n', 'n', 1]]);
-    expect(harness.transport.reserve('other')).toBeUndefined();
+    await expect(harness.transport.reserve('other', 1000)).resolves.toBeUndefined();
     expect(await harness.transport.depth()).toMatchObject({ q: 0, delayed: 0, dead: 0 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen).toHaveLength(1);
@@ -200,17 +204,17 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
     const reserved = await slotWhenReady(harness.transport, 'q');
-    expect(harness.transport.reserve('q')).toBeUndefined();
+    await expect(harness.transport.reserve('q')).resolves.toBeUndefined();
     reserved.release();
     await new Promise((resolve) => setImmediate(resolve));
-    const busy = harness.transport.reserve('q')!.run(message('busy'));
-    expect(harness.transport.reserve('q')).toBeUndefined();
+    const busy = (await harness.transport.reserve('q'))!.run(message('busy'));
+    await expect(harness.transport.reserve('q')).resolves.toBeUndefined();
     release();
     await busy;
-    await expect(harness.transport.reserve('q')!.run(message('next'))).resolves.toEqual({ kind: 'ack' });
+    await expect((await harness.transport.reserve('q'))!.run(message('next'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => m.key)).toEqual(['busy', 'next']);
     // A queued message waits while a reserved slot is held, and runs once it is released.
-    const held = harness.transport.reserve('q')!;
+    const held = (await harness.transport.reserve('q'))!;
     await harness.transport.publish('q', message('queued'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seen).toHaveLength(2);
@@ -241,7 +245,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const seen = collect(harness.transport, 'q', handler, 2);
     const runs = [(await slotWhenReady(harness.transport, 'q')).run(message('now-0'))];
     for (let i = 0; i < 12; i += 1) {
-      const slot = harness.transport.reserve('q');
+      const slot = await harness.transport.reserve('q');
       if (slot) runs.push(slot.run(message(String(i))));
       else await harness.transport.publish('q', message(String(i)));
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -250,6 +254,82 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     await eventually(() => seen.length === 13);
     expect(runs.length).toBeGreaterThan(1);
     expect(peak()).toBe(2);
+  });
+
+  test('with every slot busy, a caller waits for the next free one, first come first served, for at most its wait', async () => {
+    let release!: () => void;
+    const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
+    const busy = (await slotWhenReady(harness.transport, 'q')).run(message('busy'));
+    // No slot frees within its wait: undefined after about that long.
+    const before = Date.now();
+    await expect(harness.transport.reserve('q', 150)).resolves.toBeUndefined();
+    expect(Date.now() - before).toBeGreaterThanOrEqual(140);
+    const first = harness.transport.reserve('q', 5_000);
+    const second = harness.transport.reserve('q', 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await busy;
+    const slot = await first;
+    expect(slot).toBeDefined();
+    // The freed slot went to the first caller; the second still waits, and gets it once that one is done.
+    let secondSettled = false;
+    void second.then(() => { secondSettled = true; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(secondSettled).toBe(false);
+    await expect(slot!.run(message('first'))).resolves.toEqual({ kind: 'ack' });
+    const next = await second;
+    expect(next).toBeDefined();
+    await next!.run(message('second'));
+    expect(seen.map((m) => [m.key, m.deliveryCount])).toEqual([['busy', 1], ['first', 1], ['second', 1]]);
+  });
+
+  test('a queued message that waits for the slot goes first; a caller lines up behind it, or (embedded) does not wait', async () => {
+    let release!: () => void;
+    const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
+    const busy = (await slotWhenReady(harness.transport, 'q')).run(message('busy'));
+    await harness.transport.publish('q', message('queued'));
+    // RabbitMQ: the broker's hand-over waits in this process for the slot; embedded: the message is ready in the queue.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const waiting = harness.transport.reserve('q', 5_000);
+    if (!capabilities.linesUp) await expect(waiting).resolves.toBeUndefined();
+    release();
+    await busy;
+    await eventually(() => seen.length === 2);
+    expect(seen.map((m) => m.key)).toEqual(['busy', 'queued']);
+    if (capabilities.linesUp) {
+      const slot = await waiting;
+      expect(slot).toBeDefined();
+      await slot!.run(message('waited'));
+      expect(seen.map((m) => m.key)).toEqual(['busy', 'queued', 'waited']);
+    }
+  });
+
+  test('a caller waiting before a message is queued gets the freed slot first (RabbitMQ), or after it (embedded)', async () => {
+    let release!: () => void;
+    const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
+    const busy = (await slotWhenReady(harness.transport, 'q')).run(message('busy'));
+    const waiting = harness.transport.reserve('q', 10_000);
+    await harness.transport.publish('q', message('queued'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await busy;
+    const slot = await waiting;
+    expect(slot).toBeDefined();
+    await slot!.run(message('waited'));
+    await eventually(() => seen.length === 3);
+    expect(seen.map((m) => m.key)).toEqual(capabilities.linesUp ? ['busy', 'waited', 'queued'] : ['busy', 'queued', 'waited']);
+  });
+
+  test(`at most ${SLOT_WAITERS_PER_SLOT} callers per slot wait; stopping lets them go without one`, async () => {
+    collect(harness.transport, 'q', () => new Promise<Disposition>(() => undefined));
+    const held = await slotWhenReady(harness.transport, 'q');
+    const waiting = Array.from({ length: SLOT_WAITERS_PER_SLOT }, () => harness.transport.reserve('q', 60_000));
+    const before = Date.now();
+    await expect(harness.transport.reserve('q', 60_000)).resolves.toBeUndefined();
+    expect(Date.now() - before).toBeLessThan(1_000);
+    await harness.transport.stop(0);
+    await expect(Promise.all(waiting)).resolves.toEqual(waiting.map(() => undefined));
+    held.release();
   });
 
   test('dead-lettered messages are not handed out again, also not after restart', async () => {

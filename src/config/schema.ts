@@ -252,6 +252,8 @@ export const configSchema = z.strictObject({
     documentCache: z.union([z.literal(0), size]).default(64 * 1024 ** 2),
     /** Deliveries run at once by the accepting instance where it has a free slot (README: configuration reference). */
     immediate: z.boolean().default(true),
+    /** How long an intake request waits for a slot of this instance when all are busy, before it queues the delivery (0: never). */
+    immediateWait: duration.default(250),
   }).prefault({}),
   targets: z.record(name, targetSchema),
   routes: z.array(routeSchema).min(1),

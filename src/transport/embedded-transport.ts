@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { heldSlot, invokeHandler, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
+import { heldSlot, invokeHandler, SlotLine, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -19,6 +19,8 @@ class Consumer {
   private inFlight = new Set<Promise<unknown>>();
   private wake: (() => void) | undefined;
   private running = true;
+  /** Callers of `reserve` waiting for a slot: the first starts when a slot frees and no queued message is ready. */
+  private readonly line: SlotLine;
   readonly done: Promise<void>;
 
   constructor(
@@ -28,6 +30,7 @@ class Consumer {
     private readonly handler: Handler,
     private readonly log: Logger,
   ) {
+    this.line = new SlotLine(concurrency);
     this.done = this.loop();
   }
 
@@ -37,6 +40,7 @@ class Consumer {
 
   stop(): void {
     this.running = false;
+    this.line.dismiss();
     this.notify();
   }
 
@@ -74,9 +78,25 @@ class Consumer {
     return this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
   }
 
-  /** A free slot to run a message in at once (see Transport.reserve); undefined when none is free or messages wait. */
-  reserve(): Slot | undefined {
-    if (!this.running || this.inFlight.size >= this.concurrency || this.transport.msUntilNext(this.queue) <= 0) return undefined;
+  /**
+   * A slot to run a message in at once (see Transport.reserve); undefined when queued messages are ready:
+   * they go first, and a caller does not wait behind them (unlike RabbitMQ's hand-overs, they are not in line).
+   */
+  async reserve(waitMs: number): Promise<Slot | undefined> {
+    if (!this.running || this.queuedReady()) return undefined;
+    return this.inFlight.size < this.concurrency ? this.slot() : this.line.wait(waitMs, () => this.slot());
+  }
+
+  /** Whether a queued message is ready to be handed out (also when the queue cannot be read: then no slot is given away). */
+  private queuedReady(): boolean {
+    try {
+      return this.transport.msUntilNext(this.queue) <= 0;
+    } catch {
+      return true;
+    }
+  }
+
+  private slot(): Slot {
     return heldSlot((held) => this.track(held), async (message) => {
       const disposition = await this.invoke(message.key, message.body, 1);
       // A retry or dead letter is written as if the message had been queued and handed out once.
@@ -85,9 +105,13 @@ class Consumer {
     });
   }
 
+  /** Counts a run against the slots; when it ends, a caller of `reserve` gets the slot unless queued messages are ready. */
   private track<T>(run: Promise<T>): Promise<T> {
+    const since = performance.now();
     const tracked = run.finally(() => {
       this.inFlight.delete(tracked);
+      this.line.held(performance.now() - since);
+      if (this.line.size && this.running && !this.queuedReady()) this.line.next();
       this.notify();
     });
     this.inFlight.add(tracked);
@@ -143,9 +167,9 @@ export class EmbeddedTransport implements Transport {
     this.consumers.push(new Consumer(this, queue, concurrency, handler, this.log));
   }
 
-  reserve(queue: string): Slot | undefined {
+  async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
     if (!this.db.open) return undefined;
-    return this.consumers.find((c) => c.queue === queue)?.reserve();
+    return this.consumers.find((c) => c.queue === queue)?.reserve(waitMs);
   }
 
   /** @internal Carries out the disposition of a message run in a reserved slot (never queued): a retry is queued, a dead letter kept. */

@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  heldSlot, invokeHandler, REDELIVERY_LIMIT, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
+  heldSlot, invokeHandler, REDELIVERY_LIMIT, SlotLine, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -30,8 +30,8 @@ interface ConsumerSpec {
   concurrency: number;
   handler: Handler;
   inFlight: Set<Promise<unknown>>;
-  /** Hand-overs of the broker that arrived while every slot was taken (by messages run at once): started as slots free up. */
-  waiting: Array<() => void>;
+  /** Hand-overs of the broker that arrived while every slot was taken, and callers of `reserve`: started as slots free up. */
+  line: SlotLine;
   channel?: Channel;
   consumerTag?: string;
 }
@@ -160,7 +160,7 @@ export class RabbitTransport implements Transport {
       spec.channel = undefined;
       spec.consumerTag = undefined;
       // Their channel is gone: the broker hands them out again (here after reconnecting, or elsewhere).
-      spec.waiting.length = 0;
+      spec.line.dismiss();
     }
   }
 
@@ -187,20 +187,22 @@ export class RabbitTransport implements Transport {
       // While stopping, new hand-overs are left unacked: they go back to the queue when the connection closes.
       if (this.stopping) return;
       // Prefetch bounds the broker's hand-overs, but messages run in reserved slots take slots too: beyond
-      // `concurrency` in all, a hand-over waits here for a slot — and is dropped should its channel be gone
-      // by then (the broker hands it out again), the next waiting one starting instead.
+      // `concurrency` in all, a hand-over waits in line for a slot — and is dropped should its channel be
+      // gone by then (the broker hands it out again), the next in line starting instead.
       const start = () => this.track(spec, this.handle(spec, channel, message));
       if (spec.inFlight.size < spec.concurrency) start();
-      else spec.waiting.push(() => (spec.channel === channel ? start() : spec.waiting.shift()?.()));
+      else spec.line.enqueue(() => (spec.channel === channel ? start() : spec.line.next()));
     }, { noAck: false });
     spec.consumerTag = consumerTag;
   }
 
-  /** Counts a run against the consumer's slots; when it ends, a hand-over waiting for a slot starts. */
+  /** Counts a run against the consumer's slots; when it ends, the first in line (a hand-over, a caller of `reserve`) starts. */
   private track<T>(spec: ConsumerSpec, run: Promise<T>): Promise<T> {
+    const since = performance.now();
     const tracked = run.finally(() => {
       spec.inFlight.delete(tracked);
-      if (!this.stopping) spec.waiting.shift()?.();
+      spec.line.held(performance.now() - since);
+      if (!this.stopping) spec.line.next();
     });
     spec.inFlight.add(tracked);
     return tracked;
@@ -308,17 +310,26 @@ export class RabbitTransport implements Transport {
     await this.send(this.topology.exchange, queue, Buffer.from(JSON.stringify(message.body)), { messageId: message.key });
   }
 
-  reserve(queue: string): Slot | undefined {
+  async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
     const spec = this.consumers.get(queue);
-    // Only while consuming and able to publish (a retry or dead letter must be publishable), with a slot
-    // free (then no hand-over of the broker waits for one: a freed slot starts the next waiting at once).
-    if (!spec?.channel || !this.publisher || this.blocked || this.stopping || spec.inFlight.size >= spec.concurrency) return undefined;
+    if (!spec || !this.canRunNow(spec)) return undefined;
+    // A slot free: then none waits in line (a freed slot starts the first in line at once).
+    if (spec.inFlight.size < spec.concurrency) return this.slot(spec);
+    return spec.line.wait(waitMs, () => (this.canRunNow(spec) ? this.slot(spec) : undefined));
+  }
+
+  /** Only while consuming and able to publish (a retry or dead letter of a run must be publishable). */
+  private canRunNow(spec: ConsumerSpec): boolean {
+    return Boolean(spec.channel && this.publisher && !this.blocked && !this.stopping);
+  }
+
+  private slot(spec: ConsumerSpec): Slot {
     return heldSlot((held) => this.track(spec, held), (message) => this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1));
   }
 
   consume(queue: string, concurrency: number, handler: Handler): void {
     if (this.consumers.has(queue)) throw new Error(`queue ${queue} is consumed already`);
-    const spec: ConsumerSpec = { queue, concurrency, handler, inFlight: new Set(), waiting: [] };
+    const spec: ConsumerSpec = { queue, concurrency, handler, inFlight: new Set(), line: new SlotLine(concurrency) };
     this.consumers.set(queue, spec);
     const { model, publisher } = this;
     if (!model || !publisher) return; // started by the next setup
@@ -362,6 +373,7 @@ export class RabbitTransport implements Transport {
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    for (const spec of this.consumers.values()) spec.line.dismiss();
     const inFlight = [...this.consumers.values()].flatMap((spec) => [...spec.inFlight]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(inFlight), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);

@@ -54,12 +54,13 @@ export interface Transport {
    */
   consume(queue: string, concurrency: number, handler: Handler): void;
   /**
-   * Takes a free slot of this process's consumer of `queue`, to run a message in it at once: nothing is
-   * written to the queue, no broker round trip. Returns undefined when this process does not consume
-   * `queue` or has no slot free (then no hand-over waits for one either): the caller publishes instead.
-   * Until it is run or released, the slot counts against the consumer's `concurrency`.
+   * Takes a slot of this process's consumer of `queue`, to run a message in it at once: nothing is written
+   * to the queue, no broker round trip. With every slot busy it waits in line for one (see `SlotLine`) when
+   * one is expected within `waitMs`, for at most that long. Resolves undefined when this process does not
+   * consume `queue`, cannot queue (a retry must be publishable), or no slot came: the caller publishes
+   * instead. Until it is run or released, the slot counts against the consumer's `concurrency`.
    */
-  reserve(queue: string): Slot | undefined;
+  reserve(queue: string, waitMs?: number): Promise<Slot | undefined>;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
   health(): TransportHealth;
   /**
@@ -70,6 +71,9 @@ export interface Transport {
   /** Stops handing out messages and waits up to `graceMs` for handlers in flight. */
   stop(graceMs: number): Promise<void>;
 }
+
+/** Callers of `Transport.reserve` that may wait for a consumer's slot, per slot (see `SlotLine`). */
+export const SLOT_WAITERS_PER_SLOT = 4;
 
 /** Hand-overs of one message before the transport dead-letters it (`redelivery-limit`). */
 export const REDELIVERY_LIMIT = 25;
@@ -124,4 +128,73 @@ export function heldSlot(track: (held: Promise<void>) => unknown, start: (messag
       free();
     },
   };
+}
+
+/**
+ * What waits for a consumer's busy slots, first come first served: the transport's own hand-overs (a
+ * broker's prefetched messages) and callers of `Transport.reserve`. A caller joins only when a slot is
+ * expected within its wait — judged from how long slots were held lately — and leaves without one when
+ * none came in time. Each freed slot starts the first in line.
+ */
+export class SlotLine {
+  private readonly line: Array<{ start(): void; dismiss?(): void }> = [];
+  /** How long a slot was held lately (moving average, ms; undefined before the first). */
+  private holdMs: number | undefined;
+
+  /** `concurrency`: the consumer's slots; at most SLOT_WAITERS_PER_SLOT × that wait at once. */
+  constructor(private readonly concurrency: number) {}
+
+  get size(): number {
+    return this.line.length;
+  }
+
+  /** Queues `start` for the next free slot (dropped, not started, by `dismiss`). */
+  enqueue(start: () => void): void {
+    this.line.push({ start });
+  }
+
+  /** Starts the first in line (a slot is free); false when none waits. */
+  next(): boolean {
+    const first = this.line.shift();
+    first?.start();
+    return first !== undefined;
+  }
+
+  /** A slot was held this long (ms): feeds the expected wait. */
+  held(ms: number): void {
+    this.holdMs = this.holdMs === undefined ? ms : this.holdMs + (ms - this.holdMs) / 16;
+  }
+
+  /**
+   * Waits in line for a slot made by `make` (which may decline: then the next in line starts). Undefined
+   * at once when the expected wait exceeds `ms` or the line is full, and after `ms` when none came.
+   */
+  wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
+    const expectedMs = ((this.line.length + 1) * (this.holdMs ?? 0)) / this.concurrency;
+    if (ms <= 0 || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const entry = {
+        start: () => {
+          clearTimeout(timer);
+          const slot = make();
+          resolve(slot);
+          if (!slot) this.next();
+        },
+        dismiss: () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.line.splice(this.line.indexOf(entry), 1);
+        resolve(undefined);
+      }, ms);
+      this.line.push(entry);
+    });
+  }
+
+  /** Empties the line (the consumer stops, or lost its channel): callers leave without a slot, hand-overs are dropped. */
+  dismiss(): void {
+    for (const entry of this.line.splice(0)) entry.dismiss?.();
+  }
 }

@@ -1,0 +1,68 @@
+import { SLOT_WAITERS_PER_SLOT, SlotLine, type Slot } from './transport';
+
+const slot = (name: string): Slot & { name: string } => ({ name, run: async () => ({ kind: 'ack' }), release: () => undefined });
+
+describe('SlotLine', () => {
+  test('first come first served: hand-overs and callers in the order they joined, one per freed slot', async () => {
+    const line = new SlotLine(2);
+    const started: string[] = [];
+    line.enqueue(() => started.push('hand-over'));
+    const caller = line.wait(1_000, () => slot('caller'));
+    expect(line.size).toBe(2);
+    expect(line.next()).toBe(true);
+    expect(started).toEqual(['hand-over']);
+    expect(line.next()).toBe(true);
+    await expect(caller).resolves.toMatchObject({ name: 'caller' });
+    expect(line.next()).toBe(false);
+  });
+
+  test('a caller whose slot is declined (the consumer cannot run it now) leaves without one, and the next in line starts', async () => {
+    const line = new SlotLine(1);
+    const started: string[] = [];
+    const declined = line.wait(1_000, () => undefined);
+    line.enqueue(() => started.push('hand-over'));
+    line.next();
+    await expect(declined).resolves.toBeUndefined();
+    expect(started).toEqual(['hand-over']);
+  });
+
+  test('a caller leaves after its wait when no slot came, and the line forgets it', async () => {
+    const line = new SlotLine(1);
+    const before = Date.now();
+    await expect(line.wait(60, () => slot('late'))).resolves.toBeUndefined();
+    expect(Date.now() - before).toBeGreaterThanOrEqual(55);
+    expect(line.size).toBe(0);
+  });
+
+  test('no wait when a slot is not expected in time: from how long slots were held, the line ahead and the slots', async () => {
+    const line = new SlotLine(4);
+    line.held(100); // a slot frees every 25 ms on average
+    const first = line.wait(30, () => slot('first')); // expected 25 ms: waits
+    expect(line.size).toBe(1);
+    await expect(line.wait(30, () => slot('second'))).resolves.toBeUndefined(); // expected 50 ms: at once
+    expect(line.size).toBe(1);
+    line.next();
+    await expect(first).resolves.toMatchObject({ name: 'first' });
+    // The average follows what slots are held now.
+    for (let i = 0; i < 64; i += 1) line.held(4);
+    const quick = line.wait(30, () => slot('quick'));
+    const another = line.wait(30, () => slot('another'));
+    expect(line.size).toBe(2);
+    line.next();
+    line.next();
+    await expect(Promise.all([quick, another])).resolves.toMatchObject([{ name: 'quick' }, { name: 'another' }]);
+    await expect(line.wait(0, () => slot('never'))).resolves.toBeUndefined();
+  });
+
+  test(`at most ${SLOT_WAITERS_PER_SLOT} per slot wait; dismiss lets callers go without a slot and drops hand-overs`, async () => {
+    const line = new SlotLine(2);
+    const started: string[] = [];
+    line.enqueue(() => started.push('hand-over'));
+    const callers = Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 - 1 }, (_, i) => line.wait(60_000, () => slot(String(i))));
+    await expect(line.wait(60_000, () => slot('one too many'))).resolves.toBeUndefined();
+    line.dismiss();
+    await expect(Promise.all(callers)).resolves.toEqual(callers.map(() => undefined));
+    expect(line.next()).toBe(false);
+    expect(started).toEqual([]);
+  });
+});
