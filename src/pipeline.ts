@@ -234,10 +234,13 @@ export class Pipeline {
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
     const transportHealth = transport.health();
     if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
-    let slots: ReservedSlot[] = [];
+    const slots: ReservedSlot[] = [];
     try {
       // Delivery slots of this instance for the targets: those deliveries start at once after the commit.
-      slots = await this.reserveSlots(routing?.targets ?? []);
+      await this.reserveSlots(routing?.targets ?? [], slots);
+      // The transport may have gone while the intake waited for a slot.
+      const health = transport.health();
+      if (!health.ok) throw new TransportUnavailableError(health.detail);
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
         claimed: { targets: slots.map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
@@ -270,22 +273,27 @@ export class Pipeline {
   }
 
   /**
-   * With `delivery.immediate`, a slot of this instance per target (waiting up to `delivery.immediateWait`
-   * for one while all are busy), taken before the submission is stored, whose delivery is stored claimed:
-   * the attempt runs at once after the commit, without a queue hop or a claim of its own. Only for targets
-   * without `rateLimit` and `maxInFlight`: their attempts wait for what is shared across instances, and go
-   * through the queue.
+   * With `delivery.immediate`, a slot of this instance per target, taken before the submission is stored
+   * (into `slots`, which the caller releases), whose delivery is stored claimed: the attempt runs at once
+   * after the commit, without a queue hop or a claim of its own. Only for targets without `rateLimit` and
+   * `maxInFlight`: their attempts wait for what is shared across instances, and go through the queue. A
+   * submission for one such target waits up to `delivery.immediateWait` for a busy one; with several, it
+   * takes the free ones only (holding one slot while waiting for another could make intakes wait for
+   * each other).
    */
-  private async reserveSlots(targets: readonly RoutedTarget[]): Promise<ReservedSlot[]> {
+  private async reserveSlots(targets: readonly RoutedTarget[], slots: ReservedSlot[]): Promise<void> {
     const { transport, config } = this.deps;
     const { immediate, immediateWait } = config.raw.delivery;
-    if (!immediate) return [];
-    const slots = await Promise.all(targets.map(async ({ target, route }) => {
+    if (!immediate) return;
+    const eligible = targets.filter(({ target }) => {
       const plan = config.targets.get(target);
-      const slot = plan && !plan.rateLimit && plan.maxInFlight === undefined ? await transport.reserve(deliveryQueue(target), immediateWait) : undefined;
-      return slot && { target, route, slot };
-    }));
-    return slots.filter((s) => s !== undefined);
+      return plan && !plan.rateLimit && plan.maxInFlight === undefined;
+    });
+    const waitMs = eligible.length === 1 ? immediateWait : 0;
+    for (const { target, route } of eligible) {
+      const slot = await transport.reserve(deliveryQueue(target), waitMs);
+      if (slot) slots.push({ target, route, slot });
+    }
   }
 
   /**

@@ -335,6 +335,38 @@ test('two deliveries run at once: the submission stays received until both are q
   }
 });
 
+test('delivery.immediateWait: a submission for several targets does not wait for busy slots (it could hold one while waiting for another); it takes the free ones and queues the rest', async () => {
+  const { behaviour, adapters } = scriptedOffices(['muenchen-lbk', 'augsburg-boa']);
+  behaviour.set('augsburg-boa', 'hang');
+  const published: string[] = [];
+  const { pipeline, close } = await setup((real, queue, message) => {
+    published.push(queue);
+    return real.publish(queue, message);
+  }, {
+    adapters,
+    edit: (raw) => {
+      raw.delivery.immediateWait = '10s';
+      raw.targets['muenchen-lbk']!.concurrency = 1;
+      raw.targets['augsburg-boa']!.concurrency = 1;
+      (raw.routes as Array<{ deliver: string[] }>)[0]!.deliver = ['muenchen-lbk', 'augsburg-boa'];
+    },
+  });
+  try {
+    await pipeline.start();
+    await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect(published).toEqual([]);
+    // augsburg-boa's one slot hangs; muenchen-lbk's is free (once its first delivery is done).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = Date.now();
+    await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect(Date.now() - before).toBeLessThan(5_000);
+    await pipeline.settle();
+    expect(published).toEqual(['deliver.augsburg-boa']);
+  } finally {
+    await close();
+  }
+});
+
 test('a delivery run at once whose retry cannot be queued leaves its submission received for the sweep', async () => {
   const { behaviour, adapters } = scriptedOffices(['muenchen-lbk']);
   behaviour.set('muenchen-lbk', 'retry');

@@ -111,7 +111,11 @@ class Consumer {
     const tracked = run.finally(() => {
       this.inFlight.delete(tracked);
       this.line.held(performance.now() - since);
-      if (this.line.size && this.running && !this.queuedReady()) this.line.next();
+      // Queued messages ready take the freed slot: callers waiting behind them go and queue theirs at once.
+      if (this.line.size && this.running) {
+        if (this.queuedReady()) this.line.dismiss();
+        else this.line.next();
+      }
       this.notify();
     });
     this.inFlight.add(tracked);

@@ -34,6 +34,21 @@ describe('SlotLine', () => {
     expect(line.size).toBe(0);
   });
 
+  test('after a caller waited in vain, none joins until a slot is freed (a hanging back office holds one round of callers, not all)', async () => {
+    const line = new SlotLine(1);
+    line.held(5);
+    await expect(line.wait(30, () => slot('first'))).resolves.toBeUndefined();
+    const before = Date.now();
+    await expect(line.wait(1_000, () => slot('second'))).resolves.toBeUndefined();
+    expect(Date.now() - before).toBeLessThan(20);
+    expect(line.size).toBe(0);
+    line.held(5);
+    const third = line.wait(1_000, () => slot('third'));
+    expect(line.size).toBe(1);
+    line.next();
+    await expect(third).resolves.toMatchObject({ name: 'third' });
+  });
+
   test('no wait when a slot is not expected in time: from how long slots were held, the line ahead and the slots', async () => {
     const line = new SlotLine(4);
     line.held(100); // a slot frees every 25 ms on average

@@ -134,12 +134,15 @@ export function heldSlot(track: (held: Promise<void>) => unknown, start: (messag
  * What waits for a consumer's busy slots, first come first served: the transport's own hand-overs (a
  * broker's prefetched messages) and callers of `Transport.reserve`. A caller joins only when a slot is
  * expected within its wait — judged from how long slots were held lately — and leaves without one when
- * none came in time. Each freed slot starts the first in line.
+ * none came in time; after that, none joins until a slot is freed again (a back office that hangs holds
+ * one round of callers for one wait, not every caller). Each freed slot starts the first in line.
  */
 export class SlotLine {
   private readonly line: Array<{ start(): void; dismiss?(): void }> = [];
   /** How long a slot was held lately (moving average, ms; undefined before the first). */
   private holdMs: number | undefined;
+  /** A caller's wait ran out, and no slot was freed since. */
+  private stalled = false;
 
   /** `concurrency`: the consumer's slots; at most SLOT_WAITERS_PER_SLOT × that wait at once. */
   constructor(private readonly concurrency: number) {}
@@ -160,18 +163,19 @@ export class SlotLine {
     return first !== undefined;
   }
 
-  /** A slot was held this long (ms): feeds the expected wait. */
+  /** A slot was freed after being held this long (ms): feeds the expected wait. */
   held(ms: number): void {
     this.holdMs = this.holdMs === undefined ? ms : this.holdMs + (ms - this.holdMs) / 16;
+    this.stalled = false;
   }
 
   /**
    * Waits in line for a slot made by `make` (which may decline: then the next in line starts). Undefined
-   * at once when the expected wait exceeds `ms` or the line is full, and after `ms` when none came.
+   * at once when the expected wait exceeds `ms`, the line is full or stalled, and after `ms` when none came.
    */
   wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
     const expectedMs = ((this.line.length + 1) * (this.holdMs ?? 0)) / this.concurrency;
-    if (ms <= 0 || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
+    if (ms <= 0 || this.stalled || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const entry = {
         start: () => {
@@ -186,7 +190,9 @@ export class SlotLine {
         },
       };
       const timer = setTimeout(() => {
-        this.line.splice(this.line.indexOf(entry), 1);
+        const at = this.line.indexOf(entry);
+        if (at >= 0) this.line.splice(at, 1);
+        this.stalled = true;
         resolve(undefined);
       }, ms);
       this.line.push(entry);
