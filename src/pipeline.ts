@@ -105,8 +105,15 @@ export class Pipeline {
   /** Deliveries of accepted submissions being queued (the intake answered before the broker confirmed). */
   private readonly queueing = new Set<Promise<void>>();
 
+  /**
+   * Whether the intake's strict pass builds the element tree too (kept for the delivery): when a target's
+   * mapping reads one and documents are kept from intake to delivery at all.
+   */
+  private readonly treeAtIntake: boolean;
+
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
+    this.treeAtIntake = deps.config.raw.delivery.documentCache > 0 && [...deps.config.targets.values()].some((plan) => plan.mapping.readsTree);
   }
 
   /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
@@ -212,7 +219,9 @@ export class Pipeline {
 
   private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions, progress: { stored: boolean }): Promise<ReceiveResult> {
     const { config, store, transport, metrics } = this.deps;
-    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, this.deps.validator, config.extractFacts.paths);
+    const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, {
+      validator: this.deps.validator, paths: config.extractFacts.paths, tree: this.treeAtIntake,
+    });
     const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
     // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
     // second read and parse, no routing queue hop. Should it fail unexpectedly, the routing stage does it.
@@ -251,7 +260,7 @@ export class Pipeline {
       if (created && routing) {
         metrics.routedTo(facts, routing.routes, secondsSince(start));
         if (routing.targets.length) {
-          this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed() });
+          this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed(), tree: checked.tree });
           const context = { facts: routing.facts, receivedAt: new Date().toISOString(), client: client?.name, attachments: attachments.length, deliveries: routing.targets.length };
           const queued = this.handOn(submission.id, routing.targets, slots, context, formatTraceparent(trace), log);
           if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
@@ -518,7 +527,7 @@ export class Pipeline {
     let payload: Payload;
     try {
       const source = await this.documents.open(submissionId, async () => (await this.deps.store.payload(submissionId))!);
-      payload = plan.mapping.run({ raw: source.raw, text: source.text, facts, get document() { return source.document(); } });
+      payload = plan.mapping.run({ raw: source.raw, text: source.text, tree: source.tree, facts, get document() { return source.document(); } });
     } catch (error) {
       if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };

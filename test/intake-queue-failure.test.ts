@@ -7,6 +7,7 @@ import pino from 'pino';
 import { compileConfig } from '../src/config/load';
 import { Metrics } from '../src/metrics';
 import type { Adapter, DeliveryRequest } from '../src/deliver/adapter';
+import * as elementTree from '../src/envelope/element-tree';
 import { Pipeline } from '../src/pipeline';
 import { DirectoryPayloadStore } from '../src/store/directory-payload-store';
 import { openSqlite } from '../src/store/sqlite';
@@ -291,6 +292,37 @@ test('delivery.immediateWait: with every slot busy, the intake waits for the one
     expect(claims).toBe(0);
   } finally {
     await close();
+  }
+});
+
+test('parse once: a delivery in the accepting process maps from the element tree built on the intake\'s strict pass; a document cache of 0 parses at delivery', async () => {
+  for (const documentCache of ['64MB', 0]) {
+    const bodies: unknown[] = [];
+    const backOffice: Adapter = {
+      connect: async () => undefined,
+      check: async () => ({ ok: true, detail: 'test' }),
+      close: async () => undefined,
+      deliver: async (request: DeliveryRequest) => {
+        bodies.push(JSON.parse(request.payload.body.toString()));
+        return { status: 'delivered', detail: 'test' };
+      },
+    };
+    const parses = jest.spyOn(elementTree, 'parseElementTree');
+    const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
+      adapters: new Map([['muenchen-lbk', backOffice]]),
+      edit: (raw) => { raw.delivery.documentCache = documentCache; },
+    });
+    try {
+      await pipeline.start();
+      const { submissionId } = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+      await eventually(async () => (await store.get(submissionId))?.state === 'delivered');
+      expect(parses).toHaveBeenCalledTimes(documentCache ? 0 : 1);
+      expect(bodies).toHaveLength(1);
+      expect(bodies[0]).toMatchObject({ nachricht: { uuid: expect.any(String) }, vorhaben: expect.anything(), antragsteller: expect.anything() });
+    } finally {
+      parses.mockRestore();
+      await close();
+    }
   }
 });
 

@@ -1,4 +1,5 @@
 import { DocumentCache } from './document-cache';
+import { parseElementTree } from './element-tree';
 
 const xml = (n: number) => Buffer.from(`<?xml version="1.0"?><a><b>${'x'.repeat(n)}</b></a>`);
 const never = async (): Promise<Buffer> => {
@@ -23,6 +24,21 @@ describe('DocumentCache', () => {
     const dom = (await cache.open('other', async () => raw)).document();
     cache.put('s1', raw, 1, { text: raw.toString(), dom });
     expect((await cache.open('s1', never)).document()).toBe(dom);
+  });
+
+  test('the element tree the intake built is handed out, and counted against the budget', async () => {
+    const raw = xml(1000);
+    const tree = parseElementTree(raw.toString());
+    const cache = new DocumentCache(1024 ** 2);
+    cache.put('s1', raw, 1, { text: raw.toString(), tree });
+    expect((await cache.open('s1', never)).tree).toBe(tree);
+    const withoutTree = new DocumentCache(1024 ** 2);
+    withoutTree.put('s1', raw, 1, { text: raw.toString() });
+    expect((await withoutTree.open('s1', never)).tree).toBeUndefined();
+    expect(cache.size().bytes).toBeGreaterThan(withoutTree.size().bytes + raw.length * 4);
+    // Parsing the DOM later keeps the tree's share in the estimate.
+    (await cache.open('s1', never)).document();
+    expect(cache.size().bytes).toBeGreaterThan(raw.length * 30);
   });
 
   test('a miss loads the bytes and parses them, without keeping them', async () => {

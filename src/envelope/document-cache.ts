@@ -1,17 +1,22 @@
-// Keeps what the intake already has of a submission — its bytes and, once parsed, its DOM — for the
+// Keeps what the intake already has of a submission — its bytes, its element tree and, once parsed, its DOM — for the
 // delivery stage, which usually runs in the same process moments later: parse each document once, not
 // once per stage. Bounded by an estimate of the memory held; the oldest entries go first. A miss (another
 // instance delivers, the entry was evicted, the process restarted) just reads and parses again.
 import type { Document } from '@xmldom/xmldom';
 import { lazyDom } from './dom';
+import type { TreeNode } from './element-tree';
 
 /** xmldom's tree of an XÖV message takes about this many times the bytes of its text (heap measured on the XBau fixtures: 20–24×). */
 const DOM_BYTES_PER_TEXT_BYTE = 24;
+/** The element tree's (element-tree.ts) heap per byte of text, measured likewise. */
+const TREE_BYTES_PER_TEXT_BYTE = 8;
 
 export interface CachedDocument {
   readonly raw: Buffer;
   /** The decoded text, when the intake kept it (it is not decoded again). */
   readonly text?: string;
+  /** The element tree, when the intake built it. */
+  readonly tree?: TreeNode;
   /** The DOM, parsed on first use (and then kept). */
   document(): Document;
 }
@@ -20,9 +25,15 @@ interface Entry {
   raw: Buffer;
   text?: string;
   dom?: Document;
+  tree?: TreeNode;
   /** Deliveries that still need it; the entry goes when the last one is done. */
   uses: number;
   cost: number;
+}
+
+/** The estimated memory of an entry: the bytes, plus the DOM or else the decoded text (up to two bytes per character), plus the tree. */
+function costOf({ raw, text, dom, tree }: Pick<Entry, 'raw' | 'text' | 'dom' | 'tree'>): number {
+  return raw.length * ((dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : text !== undefined ? 3 : 1) + (tree ? TREE_BYTES_PER_TEXT_BYTE : 0));
 }
 
 export class DocumentCache {
@@ -32,16 +43,16 @@ export class DocumentCache {
   constructor(private readonly maxBytes: number) {}
 
   /**
-   * Keeps a submission's bytes (and its text and DOM, if the intake had them) for `uses` deliveries.
+   * Keeps a submission's bytes (and its text, DOM and tree, if the intake had them) for `uses` deliveries.
    * Nothing is kept when the budget is 0 or the one document alone would exceed it.
    */
-  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document }): void {
+  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document; tree?: TreeNode }): void {
     this.delete(id);
-    // The bytes, plus the DOM or else the decoded text (up to two bytes per character) when kept.
-    const cost = raw.length * (parsed?.dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : parsed ? 3 : 1);
-    if (uses <= 0 || cost > this.maxBytes) return;
-    this.entries.set(id, { raw, text: parsed?.text, dom: parsed?.dom, uses, cost });
-    this.held += cost;
+    const entry = { raw, text: parsed?.text, dom: parsed?.dom, tree: parsed?.tree, uses, cost: 0 };
+    entry.cost = costOf(entry);
+    if (uses <= 0 || entry.cost > this.maxBytes) return;
+    this.entries.set(id, entry);
+    this.held += entry.cost;
     this.evict();
   }
 
@@ -55,12 +66,13 @@ export class DocumentCache {
     return {
       raw: entry.raw,
       text: entry.text,
+      tree: entry.tree,
       document: () => {
         if (!entry.dom) {
           entry.dom = lazyDom(entry.text ?? entry.raw)();
           entry.text = undefined;
           if (this.entries.get(id) === entry) {
-            const cost = entry.raw.length * (DOM_BYTES_PER_TEXT_BYTE + 1);
+            const cost = costOf(entry);
             this.held += cost - entry.cost;
             entry.cost = cost;
             this.evict(id);

@@ -1,5 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { InputError } from '../errors';
 import { parseElementTree, type TreeNode } from './element-tree';
+import { checkAndValidate } from './envelope';
+import { DEFAULT_XML_LIMITS, inspectXml } from './xml-gate';
 
 const children = (node: TreeNode) => {
   const list: TreeNode[] = [];
@@ -23,5 +27,44 @@ describe('parseElementTree', () => {
     for (const text of ['<a><b></a>', '<a>&nbsp;</a>', '<a/><b/>', '<a x="1" x="2"/>']) {
       expect(() => parseElementTree(text)).toThrow(InputError);
     }
+  });
+});
+
+/** A tree as nested plain data, every node's fields and links (parent, owner) checked on the way. */
+function shape(node: TreeNode): unknown {
+  const attributes = node.attributes?.map((a) => {
+    expect(a.ownerElement).toBe(node);
+    return [a.localName, a.namespaceURI, a.nodeValue];
+  });
+  return [node.nodeType, node.localName, node.namespaceURI, node.nodeValue, attributes, children(node).map((child) => {
+    expect(child.parentNode).toBe(node);
+    return shape(child);
+  })];
+}
+
+describe('the tree built on the gate\'s strict pass', () => {
+  const VALID = path.resolve(__dirname, '../../test/fixtures/valid');
+  const fixtures = readdirSync(VALID).filter((f) => f.endsWith('.xml'));
+
+  const check = (body: Buffer, tree: boolean) => checkAndValidate(body, DEFAULT_XML_LIMITS, { requireXoevHeader: false }, { tree });
+
+  it.each(fixtures)('is the tree parseElementTree builds: %s', async (file) => {
+    const body = readFileSync(path.join(VALID, file));
+    expect((await check(body, false)).tree).toBeUndefined();
+    const { tree } = await check(body, true);
+    expect(shape(tree!)).toEqual(shape(parseElementTree(body.toString('utf8'))));
+  });
+
+  it('reads line ends as xmldom does, in text and attributes (CR LF, CR, NEL, LS, PS), like parseElementTree', async () => {
+    const raw = '<a x="1\r\n2\u2028"><b>one\r\ntwo\rthree\u0085four\u2028five\u2029six\r\u0085seven</b></a>';
+    const { tree } = await check(Buffer.from(raw), true);
+    const expected = shape(parseElementTree(raw));
+    expect(shape(tree!)).toEqual(expected);
+    const [root] = children(tree!);
+    expect(children(children(root!)[0]!)[0]!.nodeValue).toBe('one\ntwo\nthree\nfour\nfive\nsix\nseven');
+  });
+
+  it('is not built unless asked for', () => {
+    expect(inspectXml('<a/>').tree).toBeUndefined();
   });
 });

@@ -1,8 +1,9 @@
 // A minimal tree of a document's elements, attributes and text for mappings whose every path is plain
 // (see xpath.ts): what the path walk reads of a DOM and nothing more, built with the gate's strict
-// tokenizer (saxes). About a fifth of xmldom's parse time and a fraction of its heap for an XBau
-// application. Comments and processing instructions are left out: a plain path selects neither, and an
-// element's string-value does not include them.
+// tokenizer (saxes) — by the gate's own pass at intake (`inspectXml` with `tree`), or by a pass of its
+// own for a document read back from the store. About a fifth of xmldom's parse time and a fraction of its
+// heap for an XBau application. Comments and processing instructions are left out: a plain path selects
+// neither, and an element's string-value does not include them.
 import { normalizeLineEndings } from '@xmldom/xmldom';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
@@ -41,28 +42,40 @@ function element(tag: SaxesTagNS): TreeNode {
   return node;
 }
 
+/** Builds a tree from a tokenizer's events (of text whose line ends are normalised as xmldom does, see `parseElementTree`). */
+export class TreeBuilder {
+  readonly document = new TreeNode(9, null, null, null, null);
+  private current = this.document;
+
+  open(tag: SaxesTagNS): void {
+    const node = element(tag);
+    this.current.append(node);
+    this.current = node;
+  }
+
+  close(): void {
+    this.current = this.current.parentNode!;
+  }
+
+  text(text: string): void {
+    const { current } = this;
+    if (current === this.document) return; // white space around the root
+    const last = current.lastChild;
+    if (last?.nodeType === 3) last.nodeValue += text;
+    else current.append(new TreeNode(3, null, null, text, null));
+  }
+}
+
 /**
  * The tree of a document that passed the gate (`inspectXml`). Parsing is strict all the same: an error
  * is an InputError, never a partial tree.
  */
 export function parseElementTree(text: string): TreeNode {
-  const document = new TreeNode(9, null, null, null, null);
-  let current = document;
+  const builder = new TreeBuilder();
   const parser = new SaxesParser({ xmlns: true, position: false, defaultXMLVersion: '1.0', forceXMLVersion: true });
-  parser.on('opentag', (tag) => {
-    const node = element(tag);
-    current.append(node);
-    current = node;
-  });
-  parser.on('closetag', () => {
-    current = current.parentNode!;
-  });
-  const onText = (text: string) => {
-    if (current === document) return; // white space around the root
-    const last = current.lastChild;
-    if (last?.nodeType === 3) last.nodeValue += text;
-    else current.append(new TreeNode(3, null, null, text, null));
-  };
+  parser.on('opentag', (tag) => builder.open(tag));
+  parser.on('closetag', () => builder.close());
+  const onText = (text: string) => builder.text(text);
   parser.on('text', onText);
   parser.on('cdata', onText);
   parser.on('error', (error) => {
@@ -70,5 +83,5 @@ export function parseElementTree(text: string): TreeNode {
   });
   // Line ends as xmldom normalises them (also U+0085, U+2028, U+2029), so that tree and DOM read the same.
   parser.write(normalizeLineEndings(text)).close();
-  return document;
+  return builder.document;
 }

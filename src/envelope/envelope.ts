@@ -1,6 +1,6 @@
 // The envelope of a submission: the strict gate and XÖV header at intake, configured XPath facts on the DOM.
 import { createHash } from 'node:crypto';
-import type { Document } from '@xmldom/xmldom';
+import { normalizeLineEndings, type Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
 import { isMyForm, readMyFormFacts, transactionFacts } from './intelliform-form';
 import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
@@ -8,11 +8,13 @@ import type { SchemaValidator } from './schema-validation';
 import { readXoevFacts, type HeaderOptions, type XoevFacts } from './xoev-header';
 import { compileXPath, type Namespaces } from './xpath';
 import { elementPath, type ElementPath } from './stream-path';
+import type { TreeNode } from './element-tree';
 
 /** Flat routing facts: the XÖV facts plus configured ones. Keys and ids only, never personal content. */
 export type Facts = Readonly<Record<string, string | boolean | undefined>>;
 
 export interface CheckedMessage {
+  /** The decoded text, line ends normalised as xmldom does (what DOM and element tree are built from). */
   text: string;
   facts: XoevFacts;
   /** Facts beyond the XÖV ones, e.g. the `transaction.*` attributes of an intelliForm `myForm` document. */
@@ -20,6 +22,16 @@ export interface CheckedMessage {
   elementCount: number;
   /** The values of the `paths` asked for, read on the strict pass (see `FactExtractor.paths`). */
   pathValues: Array<string | undefined>;
+  /** The element tree, built on the strict pass when asked for (see `CheckOptions.tree`). */
+  tree?: TreeNode;
+}
+
+export interface CheckOptions {
+  validator?: SchemaValidator;
+  /** Plain element paths whose values the strict pass reads (see `FactExtractor.paths`). */
+  paths?: readonly ElementPath[];
+  /** Build the element tree for mappings on the strict pass too (one tokenizer pass for both). */
+  tree?: boolean;
 }
 
 /**
@@ -27,9 +39,18 @@ export interface CheckedMessage {
  * `myForm` form data, its transaction attributes. Throws InputError.
  */
 export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }, paths: readonly ElementPath[] = []): CheckedMessage {
-  const text = decodeXml(body);
-  const outline = inspectXml(text, limits, paths);
-  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues };
+  const { text, outline } = gate(body, limits, { paths });
+  return checked(body, text, outline, header);
+}
+
+/** Decode and strict gate. Line ends are normalised first (as xmldom does), so that gate, tree and DOM read the same text. */
+function gate(body: Buffer, limits: XmlLimits, { paths = [], tree = false }: CheckOptions): { text: string; outline: XmlOutline } {
+  const text = normalizeLineEndings(decodeXml(body));
+  return { text, outline: inspectXml(text, limits, paths, tree) };
+}
+
+function checked(body: Buffer, text: string, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>): CheckedMessage {
+  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues, tree: outline.tree };
 }
 
 /** The XÖV header's facts — or, for intelliForm's own `myForm` form data, those of its transaction attributes. */
@@ -44,15 +65,15 @@ function headerFacts(body: Buffer, outline: XmlOutline, header: Omit<HeaderOptio
  * version (before the header is read, so a schema-invalid header is refused as `schema-invalid` naming
  * the element), then the XÖV header. Every intake calls this one function. Throws InputError.
  */
-export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, validator?: SchemaValidator, paths: readonly ElementPath[] = []): Promise<CheckedMessage> {
-  const text = decodeXml(body);
-  const outline = inspectXml(text, limits, paths);
+export async function checkAndValidate(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'>, options: CheckOptions = {}): Promise<CheckedMessage> {
+  const { text, outline } = gate(body, limits, options);
+  const { validator } = options;
   // intelliForm's `myForm` has no XSD: it is form data, not an XÖV message.
   if (validator && !isMyForm(outline)) {
     const { root } = outline;
     await validator.checkSchema(body, { standard: root.attributes.standard ?? '', version: root.attributes.version ?? '', rootNamespace: root.namespace });
   }
-  return { text, ...headerFacts(body, outline, header), elementCount: outline.elementCount, pathValues: outline.pathValues };
+  return checked(body, text, outline, header);
 }
 
 /**

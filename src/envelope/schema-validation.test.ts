@@ -62,7 +62,7 @@ describe('valid messages', () => {
 describe('invalid messages', () => {
   it('fixture d: leser without kennung is refused as schema-invalid naming line, path and the expected element', async () => {
     const body = readFileSync(path.join(FIXTURES, 'bad/d-schema-invalid-leser-without-kennung.xml'));
-    const error = await refusal(checkAndValidate(body, DEFAULT_XML_LIMITS, { requireXoevHeader: true }, validator));
+    const error = await refusal(checkAndValidate(body, DEFAULT_XML_LIMITS, { requireXoevHeader: true }, { validator }));
     expect(error.code).toBe('schema-invalid');
     expect(error.status).toBe(400);
     expect(error.extensions).toEqual({

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDom } from '../envelope/dom';
+import { parseElementTree } from '../envelope/element-tree';
 import { compileMapping, loadMapping, MappingError, type MappingInput } from './mapping';
 
 const XML = `<?xml version="1.0" encoding="UTF-8"?>
@@ -202,6 +203,17 @@ describe('xml pass-through', () => {
     expect(JSON.parse(plain.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from raw', d: [{ f: '1' }, { f: '2' }] });
     const library = compileMapping({ name: 'j', output: 'json', namespaces: { x: 'urn:x' }, fields: { a: '/*/x:b/c', n: 'count(/*/e)' } }, 'j.yaml');
     expect(JSON.parse(library.run({ raw, document: elsewhere, facts: {} }).body.toString())).toEqual({ a: 'from the DOM', n: '0' });
+  });
+
+  it('a mapping of plain paths reads the tree it is given (the intake\'s) instead of parsing the raw message; only such a mapping reads a tree', () => {
+    const plain = compileMapping({ name: 'j', output: 'json', fields: { c: '/r/c' } }, 'j.yaml');
+    expect(plain.readsTree).toBe(true);
+    const raw = Buffer.from('<r><c>from raw</c></r>');
+    const tree = parseElementTree('<r><c>from the tree</c></r>');
+    expect(JSON.parse(plain.run({ raw, tree, document: parseDom(raw.toString()), facts: {} }).body.toString())).toEqual({ c: 'from the tree' });
+    expect(compileMapping({ name: 'j', output: 'json', fields: { n: 'count(/r/c)' } }, 'j.yaml').readsTree).toBe(false);
+    expect(compileMapping({ name: 'j', output: 'json', fields: { a: { value: 1 } } }, 'j.yaml').readsTree).toBe(false);
+    expect(compileMapping({ name: 'p', output: 'xml' }, 'p.yaml').readsTree).toBe(false);
   });
 
   it('the shipped xml-passthrough mapping passes a fixture through byte for byte', () => {

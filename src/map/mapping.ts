@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Document } from '@xmldom/xmldom';
 import { compileXPath, type CompiledXPath } from '../envelope/xpath';
 import { decodeXml } from '../envelope/decode';
-import { parseElementTree } from '../envelope/element-tree';
+import { parseElementTree, type TreeNode } from '../envelope/element-tree';
 import { describeIssues } from '../config/schema';
 import { InputError } from '../errors';
 import type { Payload } from '../deliver/adapter';
@@ -73,6 +73,8 @@ export interface MappingInput {
   raw: Buffer;
   /** `raw` decoded, if the caller has it already. */
   text?: string;
+  /** The element tree of `raw`, if the caller has it already (built on the intake's strict pass). */
+  tree?: TreeNode;
   facts: Readonly<Record<string, string | boolean | undefined>>;
 }
 
@@ -87,6 +89,8 @@ export interface Mapping {
    * only (it parses the message into a lighter element tree itself), nor for one of facts and constants.
    */
   readonly needsDocument: boolean;
+  /** Whether `run` reads the element tree (a mapping of plain paths only): `input.tree`, else it parses one. */
+  readonly readsTree: boolean;
   run(input: MappingInput): Payload;
 }
 
@@ -178,10 +182,12 @@ function compileObject(fields: Record<string, FieldInput>, at: string, spec: Com
 }
 
 /**
- * The element tree of the message; should saxes refuse what the DOM parser takes (a message stored
- * before the gate became stricter, e.g. `&#1;`), the DOM, so that it maps as before rather than failing.
+ * The element tree of the message (the intake's, or parsed now); should saxes refuse what the DOM parser
+ * takes (a message stored before the gate became stricter, e.g. `&#1;`), the DOM, so that it maps as
+ * before rather than failing.
  */
 function treeOrDom(input: MappingInput): unknown {
+  if (input.tree) return input.tree;
   try {
     return parseElementTree(input.text ?? decodeXml(input.raw));
   } catch (error) {
@@ -202,6 +208,7 @@ export function compileMapping(document: unknown, origin: string): Mapping {
       name: spec.name,
       output: 'xml',
       needsDocument: false,
+      readsTree: false,
       run: (input) => ({ body: input.raw, contentType: 'application/xml; charset=utf-8', extension: 'xml' }),
     };
   }
@@ -216,12 +223,14 @@ export function compileMapping(document: unknown, origin: string): Mapping {
   // at all (facts and constants): nothing is parsed.
   const { paths } = compilation;
   const needsDocument = paths.some((path) => !path.direct);
+  const readsTree = !needsDocument && paths.length > 0;
   const context = needsDocument ? (input: MappingInput) => input.document
-    : paths.length ? (input: MappingInput) => treeOrDom(input) : () => undefined;
+    : readsTree ? (input: MappingInput) => treeOrDom(input) : () => undefined;
   return {
     name: spec.name,
     output: 'json',
     needsDocument,
+    readsTree,
     run: (input) => {
       const value = build(context(input), input);
       return { body: Buffer.from(JSON.stringify(value, null, 2)), contentType: 'application/json; charset=utf-8', extension: 'json' };
