@@ -7,8 +7,8 @@ import type { LoadedConfig, TargetPlan } from './config/load';
 import { checkAndValidate, type Facts } from './envelope/envelope';
 import type { SchemaValidator } from './envelope/schema-validation';
 import { lazyDom } from './envelope/dom';
-import { DocumentCache } from './envelope/document-cache';
-import { MappingError } from './map/mapping';
+import { DocumentCache, type Mapped } from './envelope/document-cache';
+import { MappingError, type MappingInput } from './map/mapping';
 import { InputError } from './errors';
 import type { Metrics } from './metrics';
 import type { Callbacks } from './callbacks/callbacks';
@@ -106,14 +106,15 @@ export class Pipeline {
   private readonly queueing = new Set<Promise<void>>();
 
   /**
-   * Whether the intake's strict pass builds the element tree too (kept for the delivery): when a target's
-   * mapping reads one and documents are kept from intake to delivery at all.
+   * Whether the intake maps: its strict pass builds the element tree too, and the mappings that read one
+   * run on it at once (the payloads are kept for the delivery). When a target's mapping reads a tree and
+   * documents are kept from intake to delivery at all.
    */
-  private readonly treeAtIntake: boolean;
+  private readonly mapAtIntake: boolean;
 
   constructor(private readonly deps: PipelineDependencies) {
     this.documents = new DocumentCache(deps.config.raw.delivery.documentCache);
-    this.treeAtIntake = deps.config.raw.delivery.documentCache > 0 && [...deps.config.targets.values()].some((plan) => plan.mapping.readsTree);
+    this.mapAtIntake = deps.config.raw.delivery.documentCache > 0 && [...deps.config.targets.values()].some((plan) => plan.mapping.readsTree);
   }
 
   /** Starts the stages' consumers and re-enqueues what was accepted but not yet routed. */
@@ -220,7 +221,7 @@ export class Pipeline {
   private async accept(body: Buffer, source: string, { idempotencyKey, client, traceparent, submissionKey, facts: intakeFacts, attachments = [] }: ReceiveOptions, progress: { stored: boolean }): Promise<ReceiveResult> {
     const { config, store, transport, metrics } = this.deps;
     const checked = await checkAndValidate(body, config.raw.xml, { requireXoevHeader: config.raw.envelope.requireXoevHeader, idempotencyKey }, {
-      validator: this.deps.validator, paths: config.extractFacts.paths, tree: this.treeAtIntake,
+      validator: this.deps.validator, paths: config.extractFacts.paths, tree: this.mapAtIntake,
     });
     const known: Facts = { ...intakeFacts, ...checked.extraFacts, ...checked.facts };
     // Routing happens here, on the document the intake has in hand, and is stored with the submission: no
@@ -229,11 +230,15 @@ export class Pipeline {
     const document = lazyDom(checked.text);
     let facts: Facts = known;
     let routing: NewSubmission['routing'];
+    let mapped: Map<string, Mapped> | undefined;
     try {
       // Facts by plain element path were read on the strict pass; the DOM is parsed only if something needs it.
       facts = { ...known, ...config.extractFacts(document, known, checked.pathValues) };
       const decision = config.router.decide({ facts, document });
       routing = { facts, routes: decision.routes, targets: decision.targets };
+      if (checked.tree) mapped = this.mapNow(routing, { raw: body, text: checked.text, tree: checked.tree, facts, get document() { return document(); } });
+      // Not held across the awaits below: thousands of small objects outliving the young generation cost more GC than the parse saves.
+      checked.tree = undefined;
     } catch (error) {
       if (error instanceof InputError) throw error;
       this.deps.log.warn({ err: error, event: 'route' }, 'routing at intake failed; the routing stage will route the submission');
@@ -260,7 +265,7 @@ export class Pipeline {
       if (created && routing) {
         metrics.routedTo(facts, routing.routes, secondsSince(start));
         if (routing.targets.length) {
-          this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed(), tree: checked.tree });
+          this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed(), mapped });
           const context = { facts: routing.facts, receivedAt: new Date().toISOString(), client: client?.name, attachments: attachments.length, deliveries: routing.targets.length };
           const queued = this.handOn(submission.id, routing.targets, slots, context, formatTraceparent(trace), log);
           if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
@@ -279,6 +284,26 @@ export class Pipeline {
       // Each slot was run by handOn, or is given back here (a resend, a failure; releasing a run one changes nothing).
       for (const { slot } of slots) slot.release();
     }
+  }
+
+  /**
+   * Maps the submission for its targets whose mapping reads the element tree, on the tree the strict pass
+   * built: while it is at hand, so that it is not kept (nor parsed again) until the delivery. A mapping's
+   * refusal is kept too — the delivery reports it as its outcome, as if it had mapped then; anything else
+   * it throws is left for the delivery to meet again.
+   */
+  private mapNow(routing: NonNullable<NewSubmission['routing']>, input: MappingInput): Map<string, Mapped> {
+    const mapped = new Map<string, Mapped>();
+    for (const { target } of routing.targets) {
+      const mapping = this.deps.config.targets.get(target)?.mapping;
+      if (!mapping?.readsTree) continue;
+      try {
+        mapped.set(target, { payload: mapping.run(input) });
+      } catch (error) {
+        if (error instanceof MappingError) mapped.set(target, { error });
+      }
+    }
+    return mapped;
   }
 
   /**
@@ -527,7 +552,9 @@ export class Pipeline {
     let payload: Payload;
     try {
       const source = await this.documents.open(submissionId, async () => (await this.deps.store.payload(submissionId))!);
-      payload = plan.mapping.run({ raw: source.raw, text: source.text, tree: source.tree, facts, get document() { return source.document(); } });
+      const mapped = source.mapped?.get(plan.name);
+      if (mapped && 'error' in mapped) throw mapped.error;
+      payload = mapped?.payload ?? plan.mapping.run({ raw: source.raw, text: source.text, facts, get document() { return source.document(); } });
     } catch (error) {
       if (error instanceof MappingError) return { status: 'rejected', reason: error.code, detail: `mapping ${plan.mapping.name}: ${error.detail}` };
       return { status: 'retryable', reason: 'mapping-failed', detail: `mapping ${plan.mapping.name} failed unexpectedly` };

@@ -1,12 +1,12 @@
 // A submission whose queueing fails after it was stored is accepted durably (the sweep queues its
 // deliveries later) and keeps its attachments.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pino from 'pino';
 import { compileConfig } from '../src/config/load';
 import { Metrics } from '../src/metrics';
-import type { Adapter, DeliveryRequest } from '../src/deliver/adapter';
+import type { Adapter, DeliveryOutcome, DeliveryRequest } from '../src/deliver/adapter';
 import * as elementTree from '../src/envelope/element-tree';
 import { Pipeline } from '../src/pipeline';
 import { DirectoryPayloadStore } from '../src/store/directory-payload-store';
@@ -14,7 +14,7 @@ import { openSqlite } from '../src/store/sqlite';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { EmbeddedTransport } from '../src/transport/embedded-transport';
 import type { Transport } from '../src/transport/transport';
-import { cityConfig, eventually, FIXTURES, tempDir, variant } from './support/harness';
+import { cityConfig, eventually, FIXTURES, REPO, tempDir, variant } from './support/harness';
 
 const MUENCHEN = readFileSync(path.join(FIXTURES, 'valid/xbau-0200-antrag-muenchen.xml'), 'utf8');
 const log = pino({ level: 'silent' });
@@ -26,6 +26,11 @@ interface SetupOptions {
   routedMarkDelayMs?: number;
   /** Changes to the configuration (e.g. `delivery.immediate`, a target's `concurrency`). */
   edit?: (raw: EditableConfig) => void;
+}
+
+/** An adapter that answers every delivery with `deliver`. */
+function office(deliver: (request: DeliveryRequest) => Promise<DeliveryOutcome>): Adapter {
+  return { connect: async () => undefined, check: async () => ({ ok: true, detail: 'test' }), close: async () => undefined, deliver };
 }
 
 /** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
@@ -126,16 +131,11 @@ test('with 256 accepted submissions unconfirmed, the next answer waits for its o
 test('a queued delivery finished before the routed marks are written leaves its submission row alone; one still waiting is marked routed', async () => {
   const delivered: string[] = [];
   let hold = false;
-  const backOffice: Adapter = {
-    connect: async () => undefined,
-    check: async () => ({ ok: true, detail: 'test' }),
-    close: async () => undefined,
-    deliver: async (request: DeliveryRequest) => {
-      if (hold) return new Promise(() => undefined);
-      delivered.push(request.submissionId);
-      return { status: 'delivered', detail: 'test' };
-    },
-  };
+  const backOffice = office(async (request) => {
+    if (hold) return new Promise(() => undefined);
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
   // Marks are written only by settle() here: however slow the machine, the quick delivery finishes first.
   const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
     adapters: new Map([['muenchen-lbk', backOffice]]), routedMarkDelayMs: 600_000, edit: (raw) => { raw.delivery.immediate = false; },
@@ -165,17 +165,12 @@ test('a queued delivery finished before the routed marks are written leaves its 
 test('delivery.immediate: a free slot delivers at once (stored claimed: no claim, nothing queued, nothing marked); a failed attempt retries through the queue; a resend gives its slot back; with every slot taken the next is queued', async () => {
   const attempts: Array<{ submissionId: string; attempt: number }> = [];
   let mode: 'deliver' | 'fail-once' | 'hold' = 'deliver';
-  const backOffice: Adapter = {
-    connect: async () => undefined,
-    check: async () => ({ ok: true, detail: 'test' }),
-    close: async () => undefined,
-    deliver: async (request: DeliveryRequest) => {
-      attempts.push({ submissionId: request.submissionId, attempt: request.attempt });
-      if (mode === 'hold') return new Promise(() => undefined);
-      if (mode === 'fail-once' && request.attempt === 1) return { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' };
-      return { status: 'delivered', detail: 'test' };
-    },
-  };
+  const backOffice = office(async (request) => {
+    attempts.push({ submissionId: request.submissionId, attempt: request.attempt });
+    if (mode === 'hold') return new Promise(() => undefined);
+    if (mode === 'fail-once' && request.attempt === 1) return { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' };
+    return { status: 'delivered', detail: 'test' };
+  });
   const published: string[] = [];
   const { store, pipeline, db, close } = await setup((real, queue, message) => {
     published.push(`${queue} ${message.key}`);
@@ -244,16 +239,11 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
 test('delivery.immediateWait: with every slot busy, the intake waits for the one that frees and delivers at once (no queue message, no claim); the answer waits with it', async () => {
   const held: Array<() => void> = [];
   const delivered: string[] = [];
-  const backOffice: Adapter = {
-    connect: async () => undefined,
-    check: async () => ({ ok: true, detail: 'test' }),
-    close: async () => undefined,
-    deliver: async (request: DeliveryRequest) => {
-      if (!delivered.length && !held.length) await new Promise<void>((resolve) => held.push(resolve));
-      delivered.push(request.submissionId);
-      return { status: 'delivered', detail: 'test' };
-    },
-  };
+  const backOffice = office(async (request) => {
+    if (!delivered.length && !held.length) await new Promise<void>((resolve) => held.push(resolve));
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
   const published: string[] = [];
   const { store, pipeline, close } = await setup((real, queue, message) => {
     published.push(`${queue} ${message.key}`);
@@ -295,18 +285,13 @@ test('delivery.immediateWait: with every slot busy, the intake waits for the one
   }
 });
 
-test('parse once: a delivery in the accepting process maps from the element tree built on the intake\'s strict pass; a document cache of 0 parses at delivery', async () => {
+test('parse once: the intake maps on the element tree its strict pass built, and the delivery sends that payload; a document cache of 0 parses at delivery', async () => {
   for (const documentCache of ['64MB', 0]) {
     const bodies: unknown[] = [];
-    const backOffice: Adapter = {
-      connect: async () => undefined,
-      check: async () => ({ ok: true, detail: 'test' }),
-      close: async () => undefined,
-      deliver: async (request: DeliveryRequest) => {
-        bodies.push(JSON.parse(request.payload.body.toString()));
-        return { status: 'delivered', detail: 'test' };
-      },
-    };
+    const backOffice = office(async (request) => {
+      bodies.push(JSON.parse(request.payload.body.toString()));
+      return { status: 'delivered', detail: 'test' };
+    });
     const parses = jest.spyOn(elementTree, 'parseElementTree');
     const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
       adapters: new Map([['muenchen-lbk', backOffice]]),
@@ -326,19 +311,50 @@ test('parse once: a delivery in the accepting process maps from the element tree
   }
 });
 
+test('a mapping that refuses the submission at intake makes the delivery\'s outcome, the same as mapping at delivery: dead with its reason, the back office never asked', async () => {
+  const mappings = tempDir();
+  for (const file of ['xbau-bauantrag-json.yaml', 'xml-passthrough.yaml']) copyFileSync(path.join(REPO, 'mappings', file), path.join(mappings, file));
+  writeFileSync(path.join(mappings, 'strict.yaml'), 'name: strict\noutput: json\nfields:\n  missing: { xpath: "/*/nothing", required: true }\n');
+  const asked: string[] = [];
+  const backOffice = office(async (request) => {
+    asked.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
+  const attempts: unknown[] = [];
+  // Mapped at intake (document cache on), and at delivery (off): the same outcome.
+  for (const documentCache of ['64MB', 0]) {
+    const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
+      adapters: new Map([['muenchen-lbk', backOffice]]),
+      edit: (raw) => {
+        raw.mappingsDir = mappings;
+        raw.targets['muenchen-lbk']!.mapping = 'strict';
+        raw.delivery.documentCache = documentCache;
+      },
+    });
+    try {
+      await pipeline.start();
+      const { submissionId } = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+      await eventually(async () => (await store.get(submissionId))?.state === 'failed');
+      const status = (await store.get(submissionId))!;
+      expect(status.deliveries).toMatchObject([{ target: 'muenchen-lbk', state: 'dead', attempts: 1 }]);
+      attempts.push(status.history.filter((h) => h.event === 'attempt').map(({ at: _at, ...entry }) => entry));
+    } finally {
+      await close();
+    }
+  }
+  expect(attempts[0]).toEqual([{ event: 'attempt', target: 'muenchen-lbk', attempt: 1, outcome: 'dead', reason: 'mapping-required-field', detail: 'mapping strict: missing is required but empty' }]);
+  expect(attempts[1]).toEqual(attempts[0]);
+  expect(asked).toEqual([]);
+});
+
 /** A back office per target whose answers the test sets: delivered, retryable, or never (hangs). */
 function scriptedOffices(targets: string[]) {
   const behaviour = new Map<string, 'deliver' | 'retry' | 'hang'>(targets.map((t) => [t, 'deliver']));
-  const adapters = new Map<string, Adapter>(targets.map((target) => [target, {
-    connect: async () => undefined,
-    check: async () => ({ ok: true, detail: 'test' }),
-    close: async () => undefined,
-    deliver: async () => {
-      const how = behaviour.get(target);
-      if (how === 'hang') return new Promise(() => undefined);
-      return how === 'retry' ? { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' } : { status: 'delivered', detail: 'test' };
-    },
-  } satisfies Adapter]));
+  const adapters = new Map<string, Adapter>(targets.map((target) => [target, office(async () => {
+    const how = behaviour.get(target);
+    if (how === 'hang') return new Promise(() => undefined);
+    return how === 'retry' ? { status: 'retryable', reason: 'http-status', detail: 'HTTP 503' } : { status: 'delivered', detail: 'test' };
+  })]));
   return { behaviour, adapters };
 }
 

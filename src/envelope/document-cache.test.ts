@@ -1,5 +1,4 @@
 import { DocumentCache } from './document-cache';
-import { parseElementTree } from './element-tree';
 
 const xml = (n: number) => Buffer.from(`<?xml version="1.0"?><a><b>${'x'.repeat(n)}</b></a>`);
 const never = async (): Promise<Buffer> => {
@@ -26,19 +25,17 @@ describe('DocumentCache', () => {
     expect((await cache.open('s1', never)).document()).toBe(dom);
   });
 
-  test('the element tree the intake built is handed out, and counted against the budget', async () => {
-    const raw = xml(1000);
-    const tree = parseElementTree(raw.toString());
+  test('the payloads the intake mapped are handed out by target, and counted against the budget', async () => {
+    const raw = xml(10);
+    const payload = { body: Buffer.alloc(5000), contentType: 'application/json', extension: 'json' };
+    const mapped = new Map([['t', { payload }]]);
     const cache = new DocumentCache(1024 ** 2);
-    cache.put('s1', raw, 1, { text: raw.toString(), tree });
-    expect((await cache.open('s1', never)).tree).toBe(tree);
-    const withoutTree = new DocumentCache(1024 ** 2);
-    withoutTree.put('s1', raw, 1, { text: raw.toString() });
-    expect((await withoutTree.open('s1', never)).tree).toBeUndefined();
-    expect(cache.size().bytes).toBeGreaterThan(withoutTree.size().bytes + raw.length * 4);
-    // Parsing the DOM later keeps the tree's share in the estimate.
+    cache.put('s1', raw, 1, { text: raw.toString(), mapped });
+    expect((await cache.open('s1', never)).mapped?.get('t')).toEqual({ payload });
+    expect(cache.size().bytes).toBe(raw.length * 3 + 5000);
+    // Parsing the DOM later keeps the payloads' share in the estimate.
     (await cache.open('s1', never)).document();
-    expect(cache.size().bytes).toBeGreaterThan(raw.length * 30);
+    expect(cache.size().bytes).toBe(raw.length * 25 + 5000);
   });
 
   test('a miss loads the bytes and parses them, without keeping them', async () => {

@@ -1,22 +1,23 @@
-// Keeps what the intake already has of a submission — its bytes, its element tree and, once parsed, its DOM — for the
+// Keeps what the intake already has of a submission — its bytes, the payloads it mapped and, once parsed, its DOM — for the
 // delivery stage, which usually runs in the same process moments later: parse each document once, not
 // once per stage. Bounded by an estimate of the memory held; the oldest entries go first. A miss (another
 // instance delivers, the entry was evicted, the process restarted) just reads and parses again.
 import type { Document } from '@xmldom/xmldom';
 import { lazyDom } from './dom';
-import type { TreeNode } from './element-tree';
+import type { Payload } from '../deliver/adapter';
+import type { MappingError } from '../map/mapping';
 
 /** xmldom's tree of an XÖV message takes about this many times the bytes of its text (heap measured on the XBau fixtures: 20–24×). */
 const DOM_BYTES_PER_TEXT_BYTE = 24;
-/** The element tree's (element-tree.ts) heap per byte of text, measured likewise. */
-const TREE_BYTES_PER_TEXT_BYTE = 8;
+/** A target's payload as its mapping gave it at intake — or the mapping's refusal, which the delivery reports as its own. */
+export type Mapped = { payload: Payload } | { error: MappingError };
 
 export interface CachedDocument {
   readonly raw: Buffer;
   /** The decoded text, when the intake kept it (it is not decoded again). */
   readonly text?: string;
-  /** The element tree, when the intake built it. */
-  readonly tree?: TreeNode;
+  /** Payloads the intake mapped, by target. */
+  readonly mapped?: ReadonlyMap<string, Mapped>;
   /** The DOM, parsed on first use (and then kept). */
   document(): Document;
 }
@@ -25,15 +26,17 @@ interface Entry {
   raw: Buffer;
   text?: string;
   dom?: Document;
-  tree?: TreeNode;
+  mapped?: ReadonlyMap<string, Mapped>;
   /** Deliveries that still need it; the entry goes when the last one is done. */
   uses: number;
   cost: number;
 }
 
-/** The estimated memory of an entry: the bytes, plus the DOM or else the decoded text (up to two bytes per character), plus the tree. */
-function costOf({ raw, text, dom, tree }: Pick<Entry, 'raw' | 'text' | 'dom' | 'tree'>): number {
-  return raw.length * ((dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : text !== undefined ? 3 : 1) + (tree ? TREE_BYTES_PER_TEXT_BYTE : 0));
+/** The estimated memory of an entry: the bytes, plus the DOM or else the decoded text (up to two bytes per character), plus the payloads. */
+function costOf({ raw, text, dom, mapped }: Pick<Entry, 'raw' | 'text' | 'dom' | 'mapped'>): number {
+  let payloads = 0;
+  for (const result of mapped?.values() ?? []) payloads += 'payload' in result ? result.payload.body.length : 0;
+  return raw.length * (dom ? DOM_BYTES_PER_TEXT_BYTE + 1 : text !== undefined ? 3 : 1) + payloads;
 }
 
 export class DocumentCache {
@@ -43,12 +46,12 @@ export class DocumentCache {
   constructor(private readonly maxBytes: number) {}
 
   /**
-   * Keeps a submission's bytes (and its text, DOM and tree, if the intake had them) for `uses` deliveries.
+   * Keeps a submission's bytes (and its text, DOM and mapped payloads, if the intake had them) for `uses` deliveries.
    * Nothing is kept when the budget is 0 or the one document alone would exceed it.
    */
-  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document; tree?: TreeNode }): void {
+  put(id: string, raw: Buffer, uses: number, parsed?: { text: string; dom?: Document; mapped?: ReadonlyMap<string, Mapped> }): void {
     this.delete(id);
-    const entry = { raw, text: parsed?.text, dom: parsed?.dom, tree: parsed?.tree, uses, cost: 0 };
+    const entry = { raw, text: parsed?.text, dom: parsed?.dom, mapped: parsed?.mapped, uses, cost: 0 };
     entry.cost = costOf(entry);
     if (uses <= 0 || entry.cost > this.maxBytes) return;
     this.entries.set(id, entry);
@@ -66,7 +69,7 @@ export class DocumentCache {
     return {
       raw: entry.raw,
       text: entry.text,
-      tree: entry.tree,
+      mapped: entry.mapped,
       document: () => {
         if (!entry.dom) {
           entry.dom = lazyDom(entry.text ?? entry.raw)();
