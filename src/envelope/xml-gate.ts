@@ -256,9 +256,12 @@ function lineColumn(text: string, offset: number): string {
 
 const XMLNS = 'http://www.w3.org/2000/xmlns/';
 
-/** The attributes of an element without its namespace declarations. */
-export function* attributesOf(node: SaxesTagNS): Iterable<SaxesAttributeNS> {
-  for (const attr of Object.values(node.attributes)) {
-    if (attr.uri !== XMLNS) yield attr;
+/** The attributes of an element without its namespace declarations (a plain loop: this runs for every element). */
+export function attributesOf(node: SaxesTagNS): SaxesAttributeNS[] {
+  const attributes: SaxesAttributeNS[] = [];
+  for (const name in node.attributes) {
+    const attr = node.attributes[name]!;
+    if (attr.uri !== XMLNS) attributes.push(attr);
   }
+  return attributes;
 }
