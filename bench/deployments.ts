@@ -44,6 +44,11 @@ export interface Deployment {
   stop(): Promise<void>;
 }
 
+/** A setting given by an environment variable, if set (`0` as the number: off). */
+function fromEnv(key: string, value: string | undefined): Record<string, string | number> {
+  return value ? { [key]: value === '0' ? 0 : value } : {};
+}
+
 /** The router configuration of a benchmark run: the test deployment's facts, one route, one http target at the sink. */
 export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions, ids: { schema: string; prefix: string }, mapping: string): Record<string, unknown> {
   const timeoutMs = target.timeoutMs ?? 10_000;
@@ -54,7 +59,12 @@ export function benchConfig(dir: string, sinkUrl: string, target: TargetOptions,
     transport: { amqp: { prefix: ids.prefix } },
     // (the harness finds mappings relative to its own file, which is elsewhere once compiled)
     mappingsDir: path.join(REPO, 'mappings'),
-    delivery: { retry: { maxAttempts: 10, initialDelay: '200ms', maxDelay: '5s' }, leaseTime: Math.max(120_000, timeoutMs * 2), ...(process.env.BENCH_DOCUMENT_CACHE ? { documentCache: process.env.BENCH_DOCUMENT_CACHE === '0' ? 0 : process.env.BENCH_DOCUMENT_CACHE } : {}) },
+    delivery: {
+      retry: { maxAttempts: 10, initialDelay: '200ms', maxDelay: '5s' },
+      leaseTime: Math.max(120_000, timeoutMs * 2),
+      ...fromEnv('documentCache', process.env.BENCH_DOCUMENT_CACHE),
+      ...fromEnv('immediateWait', process.env.BENCH_IMMEDIATE_WAIT),
+    },
     targets: {
       [TARGET]: {
         adapter: 'http',
