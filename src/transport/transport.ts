@@ -133,16 +133,12 @@ export function heldSlot(track: (held: Promise<void>) => unknown, start: (messag
 /**
  * What waits for a consumer's busy slots, first come first served: the transport's own hand-overs (a
  * broker's prefetched messages) and callers of `Transport.reserve`. A caller joins only when a slot is
- * expected within its wait — judged from how long slots were held lately — and no hand-over waits (then
- * the instance is behind, and the queue, not the caller, should hold the work: the answer stays quick);
- * it leaves without one when none came in time, and after that none joins until a slot is freed again (a
- * back office that hangs holds one round of callers for one wait, not every caller). Each freed slot
- * starts the first in line.
+ * expected within its wait — judged from how long slots were held lately — and leaves without one when
+ * none came in time; after that, none joins until a slot is freed again (a back office that hangs holds
+ * one round of callers for one wait, not every caller). Each freed slot starts the first in line.
  */
 export class SlotLine {
   private readonly line: Array<{ start(): void; dismiss?(): void }> = [];
-  /** Hand-overs in the line. */
-  private handOvers = 0;
   /** How long a slot was held lately (moving average, ms; undefined before the first). */
   private holdMs: number | undefined;
   /** A caller's wait ran out, and no slot was freed since. */
@@ -155,15 +151,9 @@ export class SlotLine {
     return this.line.length;
   }
 
-  /** Queues a hand-over's `start` for the next free slot (dropped, not started, by `dismiss`). */
+  /** Queues `start` for the next free slot (dropped, not started, by `dismiss`). */
   enqueue(start: () => void): void {
-    this.handOvers += 1;
-    this.line.push({
-      start: () => {
-        this.handOvers -= 1;
-        start();
-      },
-    });
+    this.line.push({ start });
   }
 
   /** Starts the first in line (a slot is free); false when none waits. */
@@ -185,7 +175,7 @@ export class SlotLine {
    */
   wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
     const expectedMs = ((this.line.length + 1) * (this.holdMs ?? 0)) / this.concurrency;
-    if (ms <= 0 || this.stalled || this.handOvers > 0 || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
+    if (ms <= 0 || this.stalled || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const entry = {
         start: () => {
@@ -212,6 +202,5 @@ export class SlotLine {
   /** Empties the line (the consumer stops, or lost its channel): callers leave without a slot, hand-overs are dropped. */
   dismiss(): void {
     for (const entry of this.line.splice(0)) entry.dismiss?.();
-    this.handOvers = 0;
   }
 }
