@@ -237,11 +237,12 @@ export class Pipeline {
       const decision = config.router.decide({ facts, document });
       routing = { facts, routes: decision.routes, targets: decision.targets };
       if (checked.tree) mapped = this.mapNow(routing, { raw: body, text: checked.text, tree: checked.tree, facts, get document() { return document(); } });
-      // Not held across the awaits below: thousands of small objects outliving the young generation cost more GC than the parse saves.
-      checked.tree = undefined;
     } catch (error) {
       if (error instanceof InputError) throw error;
       this.deps.log.warn({ err: error, event: 'route' }, 'routing at intake failed; the routing stage will route the submission');
+    } finally {
+      // Not held across the awaits below: thousands of small objects outliving the young generation cost more GC than the parse saves.
+      checked.tree = undefined;
     }
     if (client && (client.tenants || client.services)) await this.authorize(client, facts);
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
@@ -301,6 +302,7 @@ export class Pipeline {
         mapped.set(target, { payload: mapping.run(input) });
       } catch (error) {
         if (error instanceof MappingError) mapped.set(target, { error });
+        else this.deps.log.debug({ err: error, target }, 'mapping at intake failed unexpectedly; the delivery maps again');
       }
     }
     return mapped;

@@ -321,8 +321,9 @@ test('a mapping that refuses the submission at intake makes the delivery\'s outc
     return { status: 'delivered', detail: 'test' };
   });
   const attempts: unknown[] = [];
-  // Mapped at intake (document cache on), and at delivery (off): the same outcome.
+  // Mapped at intake (document cache on: the delivery parses nothing), and at delivery (off): the same outcome.
   for (const documentCache of ['64MB', 0]) {
+    const parses = jest.spyOn(elementTree, 'parseElementTree');
     const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
       adapters: new Map([['muenchen-lbk', backOffice]]),
       edit: (raw) => {
@@ -338,7 +339,9 @@ test('a mapping that refuses the submission at intake makes the delivery\'s outc
       const status = (await store.get(submissionId))!;
       expect(status.deliveries).toMatchObject([{ target: 'muenchen-lbk', state: 'dead', attempts: 1 }]);
       attempts.push(status.history.filter((h) => h.event === 'attempt').map(({ at: _at, ...entry }) => entry));
+      expect(parses).toHaveBeenCalledTimes(documentCache ? 0 : 1);
     } finally {
+      parses.mockRestore();
       await close();
     }
   }

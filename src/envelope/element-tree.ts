@@ -5,9 +5,20 @@
 // heap for an XBau application. Comments and processing instructions are left out: a plain path selects
 // neither, and an element's string-value does not include them.
 import { normalizeLineEndings } from '@xmldom/xmldom';
-import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
-import { attributesOf } from './xml-gate';
+
+const XMLNS = 'http://www.w3.org/2000/xmlns/';
+
+/** The attributes of an element without its namespace declarations (a plain loop: this runs for every element). */
+export function attributesOf(node: SaxesTagNS): SaxesAttributeNS[] {
+  const attributes: SaxesAttributeNS[] = [];
+  for (const name in node.attributes) {
+    const attr = node.attributes[name]!;
+    if (attr.uri !== XMLNS) attributes.push(attr);
+  }
+  return attributes;
+}
 
 /** A node as the plain-path walk reads it; the names are the W3C DOM's. */
 export class TreeNode {
@@ -42,7 +53,7 @@ function element(tag: SaxesTagNS): TreeNode {
   return node;
 }
 
-/** Builds a tree from a tokenizer's events (of text whose line ends are normalised as xmldom does, see `parseElementTree`). */
+/** Builds a tree from a tokenizer's events. */
 export class TreeBuilder {
   readonly document = new TreeNode(9, null, null, null, null);
   private current = this.document;

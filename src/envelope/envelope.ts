@@ -1,6 +1,6 @@
 // The envelope of a submission: the strict gate and XÖV header at intake, configured XPath facts on the DOM.
 import { createHash } from 'node:crypto';
-import { normalizeLineEndings, type Document } from '@xmldom/xmldom';
+import type { Document } from '@xmldom/xmldom';
 import { decodeXml } from './decode';
 import { isMyForm, readMyFormFacts, transactionFacts } from './intelliform-form';
 import { inspectXml, type XmlLimits, type XmlOutline } from './xml-gate';
@@ -14,7 +14,6 @@ import type { TreeNode } from './element-tree';
 export type Facts = Readonly<Record<string, string | boolean | undefined>>;
 
 export interface CheckedMessage {
-  /** The decoded text, line ends normalised as xmldom does (what DOM and element tree are built from). */
   text: string;
   facts: XoevFacts;
   /** Facts beyond the XÖV ones, e.g. the `transaction.*` attributes of an intelliForm `myForm` document. */
@@ -30,7 +29,10 @@ export interface CheckOptions {
   validator?: SchemaValidator;
   /** Plain element paths whose values the strict pass reads (see `FactExtractor.paths`). */
   paths?: readonly ElementPath[];
-  /** Build the element tree for mappings on the strict pass too (one tokenizer pass for both). */
+  /**
+   * Build the element tree for mappings on the strict pass too (one tokenizer pass for both) — unless the
+   * text holds NEL, LS or PS (see `gate`).
+   */
   tree?: boolean;
 }
 
@@ -43,10 +45,17 @@ export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<Heade
   return checked(body, text, outline, header);
 }
 
-/** Decode and strict gate. Line ends are normalised first (as xmldom does), so that gate, tree and DOM read the same text. */
+/** Line ends xmldom (and so the element tree, which reads as the DOM does) honours beyond CR and LF. */
+const MORE_LINE_ENDS = /[\u0085\u2028\u2029]/;
+
+/**
+ * Decode and strict gate. The gate reads XML 1.0, where NEL, LS and PS are ordinary characters (allowed in
+ * text, refused inside tags); xmldom reads them as line ends. A document holding any of them gets no tree
+ * on this pass: its mapping parses one at delivery (`parseElementTree`), with xmldom's line ends.
+ */
 function gate(body: Buffer, limits: XmlLimits, { paths = [], tree = false }: CheckOptions): { text: string; outline: XmlOutline } {
-  const text = normalizeLineEndings(decodeXml(body));
-  return { text, outline: inspectXml(text, limits, paths, tree) };
+  const text = decodeXml(body);
+  return { text, outline: inspectXml(text, limits, paths, tree && !MORE_LINE_ENDS.test(text)) };
 }
 
 function checked(body: Buffer, text: string, outline: XmlOutline, header: Omit<HeaderOptions, 'bodySha256'>): CheckedMessage {

@@ -5,9 +5,9 @@
 // for XPath only after this gate has passed. Why saxes (not sax): it is a conforming XML 1.0 + namespaces
 // tokenizer (undefined entities, disallowed characters, misplaced declarations are errors, not
 // tolerated) and about 3.5× faster than sax on a 13 KB XBau application (0.09 against 0.33 ms).
-import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { InputError } from '../errors';
-import { TreeBuilder, type TreeNode } from './element-tree';
+import { attributesOf, TreeBuilder, type TreeNode } from './element-tree';
 import { matchesPath, type ElementPath } from './stream-path';
 
 export interface XmlLimits {
@@ -65,7 +65,7 @@ const HEADER_TEXT_PATHS = new Set([
 /**
  * Runs the strict pass. Throws InputError with the position of the first problem. Answers `paths` (plain
  * element paths, see stream-path.ts) on the way, in `pathValues`; with `tree`, builds the element tree in
- * the same pass (then `text` must have its line ends normalised as xmldom does: `normalizeLineEndings`).
+ * the same pass (which reads line ends as XML 1.0 does: the caller skips it for text with NEL, LS or PS).
  */
 export function inspectXml(text: string, limits: XmlLimits = DEFAULT_XML_LIMITS, paths: readonly ElementPath[] = [], tree = false): XmlOutline {
   // saxes knows only XML's five predefined entities and processes no DTD: any other entity is an error.
@@ -254,14 +254,3 @@ function lineColumn(text: string, offset: number): string {
   return `line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
 }
 
-const XMLNS = 'http://www.w3.org/2000/xmlns/';
-
-/** The attributes of an element without its namespace declarations (a plain loop: this runs for every element). */
-export function attributesOf(node: SaxesTagNS): SaxesAttributeNS[] {
-  const attributes: SaxesAttributeNS[] = [];
-  for (const name in node.attributes) {
-    const attr = node.attributes[name]!;
-    if (attr.uri !== XMLNS) attributes.push(attr);
-  }
-  return attributes;
-}
