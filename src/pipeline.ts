@@ -247,15 +247,17 @@ export class Pipeline {
     if (client && (client.tenants || client.services)) await this.authorize(client, facts);
     // Refuse before storing when the transport is down: a sender told 503 sends again, and nothing waits
     // half-accepted. (Should it fail between store and queue anyway, the sweep below queues it later.)
-    const transportHealth = transport.health();
-    if (!transportHealth.ok) throw new TransportUnavailableError(transportHealth.detail);
+    const refuseWhenDown = () => {
+      const health = transport.health();
+      if (!health.ok) throw new TransportUnavailableError(health.detail);
+    };
+    refuseWhenDown();
     const slots: ReservedSlot[] = [];
     try {
       // Delivery slots of this instance for the targets: those deliveries start at once after the commit.
       await this.reserveSlots(routing?.targets ?? [], slots);
       // The transport may have gone while the intake waited for a slot.
-      const health = transport.health();
-      if (!health.ok) throw new TransportUnavailableError(health.detail);
+      refuseWhenDown();
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
         claimed: { targets: slots.map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
