@@ -2,7 +2,8 @@
 // transformed becomes MappingError('mapping-failed') naming the field.
 import { parseDom } from '../envelope/dom';
 import { compileMapping, MappingError } from './mapping';
-import { compileTransform, transformSchema, TransformError, type Scalar } from './transforms';
+import { DateTime, IANAZone } from 'luxon';
+import { compileTransform, HourlyOffsetZone, transformSchema, TransformError, type Scalar } from './transforms';
 
 const CODE_LISTS = { gemeinden: { '09162000': 'Landeshauptstadt München', '09761000': 'Stadt Augsburg' } };
 
@@ -164,6 +165,61 @@ describe('date', () => {
     } finally {
       process.env.TZ = saved;
     }
+  });
+});
+
+describe('date: offsets kept per hour (HourlyOffsetZone)', () => {
+  // Zones with DST changes at half hours of UTC (Lord Howe, Chatham, Newfoundland), quarter-hour offsets
+  // (Kathmandu), historic odd-second offsets (Amsterdam 1937: +00:19:32), and the ones of the M-A-N cities.
+  const ZONES = ['Europe/Berlin', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/St_Johns', 'Asia/Kathmandu', 'Europe/Amsterdam', 'America/New_York'];
+
+  test.each(ZONES)('%s: the same offset as Luxon\'s own zone at every instant sampled, across every change', (name) => {
+    const exact = IANAZone.create(name);
+    const cached = new HourlyOffsetZone(exact);
+    const spans: Array<[string, string]> = [['1937-01-01', '1938-01-01'], ['2026-01-01', '2027-01-01']];
+    let changes = 0;
+    for (const [from, to] of spans) {
+      let previous: number | undefined;
+      // Every 36 minutes 19 seconds: unaligned with any hour, each hour visited once or twice, at moving minutes.
+      for (let ts = Date.parse(from); ts < Date.parse(to); ts += 2_179_000) {
+        const offset = exact.offset(ts);
+        if (previous !== undefined && offset !== previous) changes += 1;
+        previous = offset;
+        if (cached.offset(ts) !== offset) throw new Error(`${name} at ${new Date(ts).toISOString()}: ${cached.offset(ts)} instead of ${offset}`);
+      }
+    }
+    if (name !== 'Asia/Kathmandu') expect(changes).toBeGreaterThanOrEqual(2);
+  });
+
+  test('right at a change, to the millisecond (Berlin, 29 March and 25 October 2026)', () => {
+    const cached = new HourlyOffsetZone(IANAZone.create('Europe/Berlin'));
+    for (const change of ['2026-03-29T01:00:00Z', '2026-10-25T01:00:00Z']) {
+      const at = Date.parse(change);
+      expect([cached.offset(at - 1), cached.offset(at)]).toEqual([IANAZone.create('Europe/Berlin').offset(at - 1), IANAZone.create('Europe/Berlin').offset(at)]);
+    }
+    expect(cached.offset(Date.parse('2026-03-29T00:59:59.999Z'))).toBe(60);
+    expect(cached.offset(Date.parse('2026-03-29T01:00:00.000Z'))).toBe(120);
+  });
+
+  test('formats like a DateTime in the plain IANA zone, offset names included', () => {
+    const cached = new HourlyOffsetZone(IANAZone.create('Europe/Berlin'));
+    for (const iso of ['2026-11-20T08:14:03.512Z', '2026-07-01T10:00:00Z', '2026-10-25T00:59:59Z', '2026-10-25T01:00:00Z']) {
+      const format = "yyyy-MM-dd'T'HH:mm:ssZZ Z ZZZ ZZZZ";
+      expect(DateTime.fromISO(iso).setZone(cached).toFormat(format)).toBe(DateTime.fromISO(iso).setZone('Europe/Berlin').toFormat(format));
+    }
+    expect(cached.equals(IANAZone.create('Europe/Berlin'))).toBe(true);
+    expect(cached.equals(IANAZone.create('Europe/Paris'))).toBe(false);
+  });
+
+  test('many different days in a row: each formatted right (the kept texts start afresh), a bad one refused every time', () => {
+    const transform = compileTransform(transformSchema.parse({ date: { format: 'dd.MM.yyyy' } }), {});
+    for (let day = 0; day < 3000; day += 1) {
+      const date = DateTime.fromISO('2020-01-01', { zone: 'UTC' }).plus({ days: day });
+      expect(transform(date.toISODate()!)).toBe(date.toFormat('dd.MM.yyyy'));
+    }
+    expect(transform('2020-01-01')).toBe('01.01.2020');
+    for (let i = 0; i < 2; i += 1) expect(() => transform('2020-02-30')).toThrow('value is not an ISO 8601 date');
+    expect(transform('2020-02-29')).toBe('29.02.2020');
   });
 });
 
