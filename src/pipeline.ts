@@ -56,6 +56,13 @@ interface ReservedSlot {
   slot: Slot;
 }
 
+/** A place in line for a busy target's next free slot, taken at intake: the delivery is stored claimed, the answer does not wait for the slot. */
+interface WaitingSlot {
+  target: string;
+  route: string;
+  later: Promise<Slot | undefined>;
+}
+
 export interface PipelineDependencies {
   config: LoadedConfig;
   store: Store;
@@ -102,7 +109,7 @@ export class Pipeline {
   private markWrite: Promise<void> | undefined;
   /** Deliveries stored claimed at intake, each to be run at once in the slot reserved for it (`<id>/<target>`). */
   private readonly claimedAtIntake = new Map<string, Claim>();
-  /** Deliveries of accepted submissions being queued (the intake answered before the broker confirmed). */
+  /** Deliveries of accepted submissions being queued (the intake answered before the broker confirmed), or waiting for their slot. */
   private readonly queueing = new Set<Promise<void>>();
 
   /**
@@ -253,14 +260,15 @@ export class Pipeline {
     };
     refuseWhenDown();
     const slots: ReservedSlot[] = [];
+    let waiting: WaitingSlot | undefined;
     try {
       // Delivery slots of this instance for the targets: those deliveries start at once after the commit.
-      await this.reserveSlots(routing?.targets ?? [], slots);
+      waiting = await this.reserveSlots(routing?.targets ?? [], slots);
       // The transport may have gone while the intake waited for a slot.
       refuseWhenDown();
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
-        claimed: { targets: slots.map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
+        claimed: { targets: [...slots, ...(waiting ? [waiting] : [])].map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
       });
       progress.stored = created;
       const trace = childSpan(parseTraceparent(traceparent));
@@ -270,7 +278,8 @@ export class Pipeline {
         if (routing.targets.length) {
           this.documents.put(submission.id, body, routing.targets.length, { text: checked.text, dom: document.parsed(), mapped });
           const context = { facts: routing.facts, receivedAt: new Date().toISOString(), client: client?.name, attachments: attachments.length, deliveries: routing.targets.length };
-          const queued = this.handOn(submission.id, routing.targets, slots, context, formatTraceparent(trace), log);
+          const queued = this.handOn(submission.id, routing.targets, { slots, waiting }, context, formatTraceparent(trace), log);
+          waiting = undefined;
           if (queued && this.queueing.size > MAX_UNCONFIRMED) await queued;
         }
       } else if (created || submission.state === 'received') {
@@ -286,6 +295,8 @@ export class Pipeline {
     } finally {
       // Each slot was run by handOn, or is given back here (a resend, a failure; releasing a run one changes nothing).
       for (const { slot } of slots) slot.release();
+      // A place in line handOn did not take: its slot is given back when it comes.
+      void waiting?.later.then((slot) => slot?.release());
     }
   }
 
@@ -315,40 +326,64 @@ export class Pipeline {
    * (into `slots`, which the caller releases), whose delivery is stored claimed: the attempt runs at once
    * after the commit, without a queue hop or a claim of its own. Only for targets without `rateLimit` and
    * `maxInFlight`: their attempts wait for what is shared across instances, and go through the queue. A
-   * submission for one such target waits up to `delivery.immediateWait` for a busy one; with several, it
-   * takes the free ones only (holding one slot while waiting for another could make intakes wait for
-   * each other).
+   * submission for one such target takes a place in line for a busy one, when one is expected within
+   * `delivery.immediateWait` (see `SlotLine`): while the line is short (a burst), the sender is answered
+   * at once and the delivery, stored claimed, runs when its slot comes (returned as the `WaitingSlot`);
+   * in a long line (senders outpace the back office) the answer waits for the slot too: back-pressure.
+   * With several targets it takes the free slots only (holding one while waiting for another could make
+   * intakes wait for each other).
    */
-  private async reserveSlots(targets: readonly RoutedTarget[], slots: ReservedSlot[]): Promise<void> {
+  private async reserveSlots(targets: readonly RoutedTarget[], slots: ReservedSlot[]): Promise<WaitingSlot | undefined> {
     const { transport, config } = this.deps;
     const { immediate, immediateWait } = config.raw.delivery;
-    if (!immediate) return;
+    if (!immediate) return undefined;
     const eligible = targets.filter(({ target }) => {
       const plan = config.targets.get(target);
       return plan && !plan.rateLimit && plan.maxInFlight === undefined;
     });
     const waitMs = eligible.length === 1 ? immediateWait : 0;
     for (const { target, route } of eligible) {
-      const slot = await transport.reserve(deliveryQueue(target), waitMs);
+      const booking = transport.book(deliveryQueue(target), waitMs);
+      if (booking?.slot) slots.push({ target, route, slot: booking.slot });
+      if (!booking?.later) continue;
+      if (booking.detached) return { target, route, later: booking.later };
+      const slot = await booking.later;
       if (slot) slots.push({ target, route, slot });
     }
+    return undefined;
   }
 
   /**
    * Hands the deliveries of a submission routed at intake on, without holding the answer: those with a
-   * reserved slot run at once (no queue hop), the others are published. Until every one of them is queued
-   * or finished, the submission stays `received` (an outcome does not move it on), so the sweep would queue
-   * what a stopped process left; then it is marked `routed` — unless all finished, and the last outcome set
-   * the final state. Returns the publishing, if any, so that many unconfirmed at once (a slow broker) can
-   * hold the intake.
+   * reserved slot run at once (no queue hop), one with a place in line runs when its slot comes, the
+   * others are published. Until every one of them is queued or finished, the submission stays `received`
+   * (an outcome does not move it on), so the sweep would queue what a stopped process left; then it is
+   * marked `routed` — unless all finished, and the last outcome set the final state. Returns the
+   * publishing, if any, so that many unconfirmed at once (a slow broker) can hold the intake.
    */
-  private handOn(id: string, targets: readonly RoutedTarget[], slots: readonly ReservedSlot[], context: Omit<ClaimContext, 'route'>, traceparent: string, log: Logger): Promise<void> | undefined {
+  private handOn(id: string, targets: readonly RoutedTarget[], { slots, waiting }: { slots: readonly ReservedSlot[]; waiting?: WaitingSlot }, context: Omit<ClaimContext, 'route'>, traceparent: string, log: Logger): Promise<void> | undefined {
     const message = { key: id, body: { submissionId: id, traceparent } };
-    const runs = slots.map(({ target, route, slot }) => {
+    const run = (target: string, route: string, slot: Slot) => {
       this.claimedAtIntake.set(`${id}/${target}`, { kind: 'claimed', attempt: 1, context: { ...context, route } });
       return slot.run(message);
-    });
-    const toQueue = targets.filter((t) => !slots.some((s) => s.target === t.target)).map((t) => t.target);
+    };
+    const runs: Array<Promise<Disposition | 'queued'>> = slots.map(({ target, route, slot }) => run(target, route, slot));
+    if (waiting) {
+      // The answer does not wait for this slot. When none comes in time (a back office hangs) or the line
+      // is dismissed (the consumer stops), the claim stored with the submission is given back and the
+      // delivery queued. (`started` holds the run in a box: a promise in a promise would be awaited.)
+      const { target, route, later } = waiting;
+      const started = later.then(async (slot) => {
+        if (slot) return { run: run(target, route, slot) };
+        await this.deps.store.releaseClaim(id, target, 1);
+        await this.deps.transport.publish(deliveryQueue(target), message);
+        return undefined;
+      });
+      this.track(started);
+      runs.push(started.then<Disposition | 'queued'>((box) => box?.run ?? 'queued'));
+    }
+    const slotted = new Set([...slots, ...(waiting ? [waiting] : [])].map((s) => s.target));
+    const toQueue = targets.filter((t) => !slotted.has(t.target)).map((t) => t.target);
     const queued = toQueue.length ? this.queueDeliveries(id, toQueue, traceparent) : undefined;
     void Promise.allSettled([...runs, ...(queued ? [queued] : [])]).then((results) => {
       const failed = results.find((r) => r.status === 'rejected');
@@ -357,13 +392,17 @@ export class Pipeline {
         return;
       }
       // Queued, or a run's retry queued: mark. Every delivery run and finished (delivered, dead): the state is final.
-      if (toQueue.length || results.some((r) => r.status === 'fulfilled' && r.value?.kind === 'retry')) this.markRouted(id);
+      if (toQueue.length || results.some((r) => r.status === 'fulfilled' && (r.value === 'queued' || r.value?.kind === 'retry'))) this.markRouted(id);
     });
-    if (!queued) return undefined;
-    const confirmed = queued.catch(() => undefined);
-    this.queueing.add(confirmed);
-    void confirmed.finally(() => this.queueing.delete(confirmed));
-    return confirmed;
+    return queued && this.track(queued);
+  }
+
+  /** Keeps `work` (queueing, or waiting for a slot) among what `queued()` waits for; resolves when it settled, never rejects. */
+  private track(work: Promise<unknown>): Promise<void> {
+    const settled = work.then(() => undefined, () => undefined);
+    this.queueing.add(settled);
+    void settled.finally(() => this.queueing.delete(settled));
+    return settled;
   }
 
   private async queueDeliveries(submissionId: string, targets: string[], traceparent: string): Promise<void> {

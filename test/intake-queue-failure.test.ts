@@ -236,7 +236,23 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
   }
 });
 
-test('delivery.immediateWait: with every slot busy, the intake waits for the one that frees and delivers at once (no queue message, no claim); the answer waits with it', async () => {
+/** A pipeline whose target muenchen-lbk has one slot, `immediateWait` and `backOffice`; `published` lists what was queued. */
+async function oneSlot(immediateWait: string, backOffice: Adapter) {
+  const published: string[] = [];
+  const harness = await setup((real, queue, message) => {
+    published.push(`${queue} ${message.key}`);
+    return real.publish(queue, message);
+  }, {
+    adapters: new Map([['muenchen-lbk', backOffice]]),
+    edit: (raw) => {
+      raw.targets['muenchen-lbk']!.concurrency = 1;
+      raw.delivery.immediateWait = immediateWait;
+    },
+  });
+  return { ...harness, published };
+}
+
+test('delivery.immediateWait: with every slot busy, the sender is answered at once while the line is short (fewer wait than there are slots), beyond that the answer waits too; each delivery runs when a slot frees (no queue message, no claim)', async () => {
   const held: Array<() => void> = [];
   const delivered: string[] = [];
   const backOffice = office(async (request) => {
@@ -244,17 +260,7 @@ test('delivery.immediateWait: with every slot busy, the intake waits for the one
     delivered.push(request.submissionId);
     return { status: 'delivered', detail: 'test' };
   });
-  const published: string[] = [];
-  const { store, pipeline, close } = await setup((real, queue, message) => {
-    published.push(`${queue} ${message.key}`);
-    return real.publish(queue, message);
-  }, {
-    adapters: new Map([['muenchen-lbk', backOffice]]),
-    edit: (raw) => {
-      raw.targets['muenchen-lbk']!.concurrency = 1;
-      raw.delivery.immediateWait = '10s';
-    },
-  });
+  const { store, pipeline, close, published } = await oneSlot('10s', backOffice);
   let claims = 0;
   const claimAttempt = store.claimAttempt.bind(store);
   store.claimAttempt = async (...args) => {
@@ -265,21 +271,55 @@ test('delivery.immediateWait: with every slot busy, the intake waits for the one
     await pipeline.start();
     const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
     await eventually(() => held.length === 1);
-    // The one slot is busy: the second intake waits for it (not answered, not stored yet).
+    // The one slot is busy: the second takes a place in line and is answered at once, stored with its delivery claimed.
+    const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect((await store.deliveries(second.submissionId)).map((d) => [d.state, d.attempts])).toEqual([['pending', 1]]);
+    // One waits so already (concurrency 1): the third intake waits for a slot before it answers (nothing stored yet).
     let answered = false;
-    const second = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http').then((result) => {
+    const third = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http').then((result) => {
       answered = true;
       return result;
     });
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(answered).toBe(false);
-    expect(await store.listReceived()).toEqual([first.submissionId]);
+    expect((await store.listReceived()).sort()).toEqual([first.submissionId, second.submissionId].sort());
+    expect(delivered).toEqual([]);
     held[0]!();
-    const { submissionId } = await second;
+    const { submissionId } = await third;
     await eventually(async () => (await store.get(submissionId))?.state === 'delivered');
-    expect(delivered).toEqual([first.submissionId, submissionId]);
+    expect(delivered).toEqual([first.submissionId, second.submissionId, submissionId]);
+    expect((await store.get(second.submissionId))!).toMatchObject({ state: 'delivered', deliveries: [{ state: 'delivered', attempts: 1 }] });
     expect(published).toEqual([]);
     expect(claims).toBe(0);
+  } finally {
+    await close();
+  }
+});
+
+test('delivery.immediateWait: a delivery stored claimed whose slot does not come in time gives its claim back and is queued; it is delivered once, as attempt 1', async () => {
+  let hang: (() => void) | undefined;
+  const delivered: Array<[string, number]> = [];
+  const backOffice = office(async (request) => {
+    if (!hang && !delivered.length) await new Promise<void>((resolve) => { hang = resolve; });
+    delivered.push([request.submissionId, request.attempt]);
+    return { status: 'delivered', detail: 'test' };
+  });
+  const { store, pipeline, close, published } = await oneSlot('300ms', backOffice);
+  try {
+    await pipeline.start();
+    const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => hang !== undefined);
+    const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    // Waiting in line, claimed; after 300 ms without a slot the claim is given back and the delivery queued.
+    expect((await store.deliveries(second.submissionId)).map((d) => d.attempts)).toEqual([1]);
+    await eventually(() => published.length === 1);
+    expect(published).toEqual([`deliver.muenchen-lbk ${second.submissionId}`]);
+    await eventually(async () => (await store.deliveries(second.submissionId))[0]!.attempts === 0);
+    hang!();
+    await eventually(async () => (await store.get(second.submissionId))?.state === 'delivered');
+    expect(delivered).toEqual([[first.submissionId, 1], [second.submissionId, 1]]);
+    await eventually(async () => (await store.get(second.submissionId))?.history.some((h) => h.event === 'attempt') === true);
+    expect((await store.get(second.submissionId))!.history.filter((h) => h.event === 'attempt').map((h) => h.attempt)).toEqual([1]);
   } finally {
     await close();
   }

@@ -254,6 +254,26 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.claimAttempt(short.submission.id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 2 });
   });
 
+  test('a claim stored at intake and never used is given back: the attempt uncounted, the lease ended; only that claim, once', async () => {
+    const { submission } = await store.accept({
+      messageUuid: 'a3c1f3a4-0000-4000-8000-0000000000c3', facts, payload: Buffer.from('<x/>'), source: 'http',
+      routing: { facts, routes: ['r'], targets: [{ target: 't1', route: 'r' }, { target: 't2', route: 'r' }] },
+      claimed: { targets: ['t1'], leaseMs: 60_000 },
+    });
+    const id = submission.id;
+    expect(await store.releaseClaim(id, 't1', 2)).toBe(false);
+    expect(await store.releaseClaim(id, 't2', 0)).toBe(false);
+    expect(await store.releaseClaim(id, 't1', 1)).toBe(true);
+    expect((await store.deliveries(id)).map((d) => [d.target, d.state, d.attempts])).toEqual([['t1', 'pending', 0], ['t2', 'pending', 0]]);
+    expect(await store.listReceived(undefined, { skipLeased: true })).toEqual([id]);
+    expect(await store.releaseClaim(id, 't1', 1)).toBe(false);
+    // The queued copy claims it at once, as its first attempt.
+    expect(await store.claimAttempt(id, 't1', 60_000)).toMatchObject({ kind: 'claimed', attempt: 1 });
+    await store.recordOutcome(id, 't1', 1, { kind: 'delivered' });
+    expect(await store.releaseClaim(id, 't1', 1)).toBe(false);
+    expect((await store.deliveries(id))[0]).toMatchObject({ state: 'delivered', attempts: 1 });
+  });
+
   /** A submission whose delivery to t1 is dead after one rejected attempt (t2 delivered). */
   async function deadOnT1(uuid = 'a3c1f3a4-0000-4000-8000-0000000000d1') {
     const { submission } = await accept(uuid);

@@ -285,6 +285,31 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     expect(seen.map((m) => [m.key, m.deliveryCount])).toEqual([['busy', 1], ['first', 1], ['hung', 1]]);
   });
 
+  test('book: a free slot at once; with every slot busy a place in line, whose slot comes when one frees, or nothing when none may wait', async () => {
+    let release!: () => void;
+    const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
+    await slotWhenReady(harness.transport, 'q').then((slot) => slot.release());
+    expect(harness.transport.book('other', 1_000)).toBeUndefined();
+    const free = harness.transport.book('q', 1_000);
+    expect(free?.slot).toBeDefined();
+    const busy = free!.slot!.run(message('busy'));
+    // Every slot busy: no wait allowed, nothing; else a place in line, known at once (before any slot frees).
+    expect(harness.transport.book('q', 0)).toBeUndefined();
+    const booked = harness.transport.book('q', 5_000);
+    expect(booked?.slot).toBeUndefined();
+    expect(booked?.later).toBeInstanceOf(Promise);
+    expect(booked?.detached).toBe(true);
+    let came = false;
+    void booked!.later!.then(() => { came = true; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(came).toBe(false);
+    release();
+    await busy;
+    const slot = await booked!.later!;
+    await expect(slot!.run(message('booked'))).resolves.toEqual({ kind: 'ack' });
+    expect(seen.map((m) => m.key)).toEqual(['busy', 'booked']);
+  });
+
   test('a queued message that waits for the slot goes first; a caller lines up behind it, or (embedded) does not wait', async () => {
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
@@ -330,10 +355,12 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     }
   });
 
-  test(`at most ${SLOT_WAITERS_PER_SLOT} callers per slot wait; stopping lets them go without one`, async () => {
+  test(`at most ${SLOT_WAITERS_PER_SLOT} callers per slot wait (besides one per slot that went on); stopping lets them go without one`, async () => {
     collect(harness.transport, 'q', () => new Promise<Disposition>(() => undefined));
     const held = await slotWhenReady(harness.transport, 'q');
-    const waiting = Array.from({ length: SLOT_WAITERS_PER_SLOT }, () => harness.transport.reserve('q', 60_000));
+    const detached = harness.transport.book('q', 60_000);
+    expect(detached?.detached).toBe(true);
+    const waiting = [detached!.later!, ...Array.from({ length: SLOT_WAITERS_PER_SLOT }, () => harness.transport.reserve('q', 60_000))];
     const before = Date.now();
     await expect(harness.transport.reserve('q', 60_000)).resolves.toBeUndefined();
     expect(Date.now() - before).toBeLessThan(1_000);

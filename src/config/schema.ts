@@ -252,8 +252,11 @@ export const configSchema = z.strictObject({
     documentCache: z.union([z.literal(0), size]).default(64 * 1024 ** 2),
     /** Deliveries run at once by the accepting instance where it has a free slot (README: configuration reference). */
     immediate: z.boolean().default(true),
-    /** How long an intake request waits for a slot of this instance when all are busy, before it queues the delivery (0: never). */
+    /** How long a delivery waits in line for a slot of this instance when all are busy, before it is queued (0: never; README: configuration reference). */
     immediateWait: duration.default(250),
+  }).refine((delivery) => delivery.immediateWait < delivery.leaseTime, {
+    // A delivery may be stored claimed before its slot comes: the wait must end within the lease.
+    path: ['immediateWait'], message: 'must be shorter than delivery.leaseTime',
   }).prefault({}),
   targets: z.record(name, targetSchema),
   routes: z.array(routeSchema).min(1),

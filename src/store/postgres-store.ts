@@ -448,6 +448,15 @@ export class PostgresStore implements Store {
     });
   }
 
+  async releaseClaim(id: string, target: string, attempt: number): Promise<boolean> {
+    const { numUpdatedRows } = await this.db.updateTable('deliveries')
+      .set((eb) => ({ attempts: eb('attempts', '-', 1), lease_until: null, updated_at: now }))
+      .where('submission_id', '=', id).where('target', '=', target).where('state', '=', 'pending')
+      .where('attempts', '=', attempt).where('lease_until', 'is not', null)
+      .executeTakeFirst();
+    return numUpdatedRows > 0n;
+  }
+
   /**
    * Takes one token of the target's bucket under its row lock, by the database's clock: one statement, so
    * the lock is held for no round trip. The upsert locks the row first and only then evaluates its SET —

@@ -118,6 +118,10 @@ export class SqliteStore implements Store {
            AND (next_attempt_at IS NULL OR next_attempt_at <= @at)
          RETURNING attempts, route`,
       ),
+      releaseClaim: db.prepare<{ id: string; target: string; attempt: number; at: string }>(
+        `UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = @at
+         WHERE submission_id = @id AND target = @target AND state = 'pending' AND attempts = @attempt AND lease_until IS NOT NULL`,
+      ),
       claimContext: db.prepare<{ id: string }, { facts: string; received_at: string; client: string | null; attachments: number; deliveries: number }>(
         `SELECT facts, received_at, client, (SELECT count(*) FROM attachments WHERE submission_id = @id) AS attachments,
            (SELECT count(*) FROM deliveries WHERE submission_id = @id) AS deliveries FROM submissions WHERE id = @id`,
@@ -297,6 +301,10 @@ export class SqliteStore implements Store {
       if (row.state !== 'pending') return { kind: 'done' };
       return { kind: 'busy', until: new Date(Math.max(row.lease_until ?? now, row.next_attempt_at ? Date.parse(row.next_attempt_at) : now)) };
     })();
+  }
+
+  async releaseClaim(id: string, target: string, attempt: number): Promise<boolean> {
+    return this.statements.releaseClaim.run({ id, target, attempt, at: new Date().toISOString() }).changes > 0;
   }
 
   /** One process owns the embedded store, so the bucket lives in memory (it refills from full after a restart). */

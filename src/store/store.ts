@@ -252,6 +252,12 @@ export interface Store {
    */
   claimAttempt(id: string, target: string, leaseMs: number, maxInFlight?: number): Promise<Claim>;
   /**
+   * Gives back a claim that was never used — a delivery stored claimed at intake (`NewSubmission.claimed`)
+   * whose slot did not come: its attempt uncounted, its lease ended, so that a queued copy is claimed at
+   * once. Changes nothing (false) unless the delivery is pending, leased, with exactly `attempt` attempts.
+   */
+  releaseClaim(id: string, target: string, attempt: number): Promise<boolean>;
+  /**
    * Reserves one attempt start from the target's rate budget (a token bucket shared by every instance on
    * this store). Resolves the milliseconds until the reserved start — 0: at once; the caller waits that
    * long and then starts, without asking again. Each caller gets its own slot, 1/rate after the previous.

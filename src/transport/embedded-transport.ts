@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { heldSlot, invokeHandler, SlotLine, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
+import { heldSlot, invokeHandler, settleBooking, SlotLine, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -79,12 +79,13 @@ class Consumer {
   }
 
   /**
-   * A slot to run a message in at once (see Transport.reserve); undefined when queued messages are ready:
+   * A slot to run a message in at once (see Transport.book); undefined when queued messages are ready:
    * they go first, and a caller does not wait behind them (unlike RabbitMQ's hand-overs, they are not in line).
    */
-  async reserve(waitMs: number): Promise<Slot | undefined> {
+  book(waitMs: number): Booking | undefined {
     if (!this.running || this.queuedReady()) return undefined;
-    return this.inFlight.size < this.concurrency ? this.slot() : this.line.wait(waitMs, () => this.slot());
+    if (this.inFlight.size < this.concurrency) return { slot: this.slot() };
+    return this.line.join(waitMs, () => this.slot());
   }
 
   /** Whether a queued message is ready to be handed out (also when the queue cannot be read: then no slot is given away). */
@@ -172,8 +173,12 @@ export class EmbeddedTransport implements Transport {
   }
 
   async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
+    return settleBooking(this.book(queue, waitMs));
+  }
+
+  book(queue: string, waitMs: number): Booking | undefined {
     if (!this.db.open) return undefined;
-    return this.consumers.find((c) => c.queue === queue)?.reserve(waitMs);
+    return this.consumers.find((c) => c.queue === queue)?.book(waitMs);
   }
 
   /** @internal Carries out the disposition of a message run in a reserved slot (never queued): a retry is queued, a dead letter kept. */

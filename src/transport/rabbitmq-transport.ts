@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  heldSlot, invokeHandler, REDELIVERY_LIMIT, SlotLine, TransportUnavailableError, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
+  heldSlot, invokeHandler, REDELIVERY_LIMIT, settleBooking, SlotLine, TransportUnavailableError, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -311,11 +311,15 @@ export class RabbitTransport implements Transport {
   }
 
   async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
+    return settleBooking(this.book(queue, waitMs));
+  }
+
+  book(queue: string, waitMs: number): Booking | undefined {
     const spec = this.consumers.get(queue);
     if (!spec || !this.canRunNow(spec)) return undefined;
     // A slot free: then none waits in line (a freed slot starts the first in line at once).
-    if (spec.inFlight.size < spec.concurrency) return this.slot(spec);
-    return spec.line.wait(waitMs, () => (this.canRunNow(spec) ? this.slot(spec) : undefined));
+    if (spec.inFlight.size < spec.concurrency) return { slot: this.slot(spec) };
+    return spec.line.join(waitMs, () => (this.canRunNow(spec) ? this.slot(spec) : undefined));
   }
 
   /** Only while consuming and able to publish (a retry or dead letter of a run must be publishable). */

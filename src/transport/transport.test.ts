@@ -67,17 +67,43 @@ describe('SlotLine', () => {
     line.next();
     await expect(Promise.all([quick, another])).resolves.toMatchObject([{ name: 'quick' }, { name: 'another' }]);
     await expect(line.wait(0, () => slot('never'))).resolves.toBeUndefined();
+    expect(line.join(0, () => slot('never'))).toBeUndefined();
+    expect(line.join(30, () => slot('joins'))?.later).toBeInstanceOf(Promise);
+    line.dismiss();
   });
 
-  test(`at most ${SLOT_WAITERS_PER_SLOT} per slot wait; dismiss lets callers go without a slot and drops hand-overs`, async () => {
+  test(`at most ${SLOT_WAITERS_PER_SLOT} per slot wait, besides the places taken while the line was short; dismiss lets callers go without a slot and drops hand-overs`, async () => {
     const line = new SlotLine(2);
     const started: string[] = [];
     line.enqueue(() => started.push('hand-over'));
-    const callers = Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 - 1 }, (_, i) => line.wait(60_000, () => slot(String(i))));
+    // One more waits than there are slots (2) only with its caller going on while it waits; the rest hold theirs.
+    const places = Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 }, (_, i) => line.join(60_000, () => slot(String(i)))!);
+    expect(places.map((p) => p.detached)).toEqual([true, ...Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 - 1 }, () => false)]);
     await expect(line.wait(60_000, () => slot('one too many'))).resolves.toBeUndefined();
+    // join tells at once whether it joined (the caller may answer its sender meanwhile).
+    expect(line.join(60_000, () => slot('one too many'))).toBeUndefined();
     line.dismiss();
-    await expect(Promise.all(callers)).resolves.toEqual(callers.map(() => undefined));
+    await expect(Promise.all(places.map((p) => p.later))).resolves.toEqual(places.map(() => undefined));
     expect(line.next()).toBe(false);
     expect(started).toEqual([]);
+  });
+
+  test('a place is detached while fewer wait than there are slots, never more of them than slots; they leave the count when started, timed out or dismissed', async () => {
+    const line = new SlotLine(2);
+    const first = line.join(60_000, () => slot('first'))!;
+    const second = line.join(60_000, () => slot('second'))!;
+    const third = line.join(60_000, () => slot('third'))!;
+    expect([first.detached, second.detached, third.detached]).toEqual([true, true, false]);
+    line.next();
+    await expect(first.later).resolves.toMatchObject({ name: 'first' });
+    // Two wait (second, third): not short.
+    expect(line.join(60_000, () => slot('fourth'))!.detached).toBe(false);
+    line.next();
+    line.next();
+    line.next();
+    expect(line.size).toBe(0);
+    const short = line.join(30, () => slot('short'))!;
+    expect(short.detached).toBe(true);
+    await expect(short.later).resolves.toBeUndefined();
   });
 });

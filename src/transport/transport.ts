@@ -38,6 +38,17 @@ export interface Slot {
   release(): void;
 }
 
+/**
+ * What `Transport.book` gives: a slot now, or a place in the line for one (`detached`: the line is short,
+ * the caller may go on while it waits — see `SlotLine.join`).
+ */
+export type Booking = { slot: Slot; later?: undefined; detached?: undefined } | { later: Promise<Slot | undefined>; detached: boolean; slot?: undefined };
+
+/** `Transport.reserve` from its `book`: the slot now, or once the line gives it (or not). */
+export async function settleBooking(booking: Booking | undefined): Promise<Slot | undefined> {
+  return booking?.slot ?? booking?.later;
+}
+
 export interface TransportHealth {
   ok: boolean;
   /** Operator-facing state, e.g. `connected` or why not. */
@@ -61,6 +72,12 @@ export interface Transport {
    * instead. Until it is run or released, the slot counts against the consumer's `concurrency`.
    */
   reserve(queue: string, waitMs?: number): Promise<Slot | undefined>;
+  /**
+   * `reserve` without awaiting the line: a free slot (`slot`); with every slot busy, a place in the line
+   * (`later`: resolves as `reserve` would, with the slot or undefined); undefined when `reserve` would resolve
+   * undefined at once. Where the place is `detached`, the caller may answer its sender while `later` is pending.
+   */
+  book(queue: string, waitMs: number): Booking | undefined;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
   health(): TransportHealth;
   /**
@@ -143,6 +160,8 @@ export class SlotLine {
   private holdMs: number | undefined;
   /** A caller's wait ran out, and no slot was freed since. */
   private stalled = false;
+  /** Places in line whose callers went on (see `join`). */
+  private detached = 0;
 
   /** `concurrency`: the consumer's slots; at most SLOT_WAITERS_PER_SLOT × that wait at once. */
   constructor(private readonly concurrency: number) {}
@@ -169,27 +188,49 @@ export class SlotLine {
     this.stalled = false;
   }
 
-  /**
-   * Waits in line for a slot made by `make` (which may decline: then the next in line starts). Undefined
-   * at once when the expected wait exceeds `ms`, the line is full or stalled, and after `ms` when none came.
-   */
+  /** `join`, resolving undefined at once where it does not join. */
   wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
+    return this.join(ms, make)?.later ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Joins the line for a slot made by `make` (which may decline: then the next in line starts); `later`
+   * resolves with it, or undefined after `ms` when none came, or when the line is dismissed. Does not join
+   * (undefined) when the expected wait exceeds `ms`, or the line is stalled, or full. `detached`: the line
+   * was short (fewer waited than there are slots — a burst, not an overload), so the caller may go on
+   * while it waits; such places are not counted against the line's bound, and there are never more of
+   * them than slots.
+   */
+  join(ms: number, make: () => Slot | undefined): { later: Promise<Slot | undefined>; detached: boolean } | undefined {
     const expectedMs = ((this.line.length + 1) * (this.holdMs ?? 0)) / this.concurrency;
-    if (ms <= 0 || this.stalled || expectedMs > ms || this.line.length >= SLOT_WAITERS_PER_SLOT * this.concurrency) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
+    if (ms <= 0 || this.stalled || expectedMs > ms) return undefined;
+    const detached = this.line.length < this.concurrency;
+    if (!detached && this.line.length - this.detached >= SLOT_WAITERS_PER_SLOT * this.concurrency) return undefined;
+    if (detached) this.detached += 1;
+    let left = false;
+    const leave = () => {
+      if (left) return false;
+      left = true;
+      if (detached) this.detached -= 1;
+      return true;
+    };
+    const later = new Promise<Slot | undefined>((resolve) => {
       const entry = {
         start: () => {
+          leave();
           clearTimeout(timer);
           const slot = make();
           resolve(slot);
           if (!slot) this.next();
         },
         dismiss: () => {
+          leave();
           clearTimeout(timer);
           resolve(undefined);
         },
       };
       const timer = setTimeout(() => {
+        if (!leave()) return;
         const at = this.line.indexOf(entry);
         if (at >= 0) this.line.splice(at, 1);
         this.stalled = true;
@@ -197,6 +238,7 @@ export class SlotLine {
       }, ms);
       this.line.push(entry);
     });
+    return { later, detached };
   }
 
   /** Empties the line (the consumer stops, or lost its channel): callers leave without a slot, hand-overs are dropped. */
