@@ -7,7 +7,7 @@
 // Environment: BENCH_SCENARIOS (comma list; or as arguments), BENCH_MODES (reference,embedded,production),
 // BENCH_SCALE (1), BENCH_WARMUP (submissions before each measurement, 300), BENCH_DRAIN_RATE (backlog rate limit, 200/s), BENCH_MAPPING (xbau-bauantrag-json),
 // BENCH_ROUTER_MAIN (another build's dist/src/cli.js), BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CONCURRENCY (the target's concurrency), BENCH_CPU_PROF (directory: profile the routers with
-// --cpu-prof), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
+// --cpu-prof), BENCH_SINK_DELAY (ms the back office takes to answer, 0), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, stopAll } from './deployments';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     cpuProfDir: process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined,
   };
 
-  const sink = await startSink();
+  const sink = await startSink(process.env.BENCH_SINK_DELAY === '0' ? 0 : number('BENCH_SINK_DELAY', 0));
   let interrupted = false;
   // Interrupted: stop the children and remove their schemas and queues before leaving.
   // A second signal leaves at once.

@@ -1,6 +1,7 @@
 // The back office of the benchmark: plain node:http on loopback. Records when each submission (header
 // X-Submission-Id, sent by the http adapter and by the reference) has been received completely, counts
-// repeated receipts, and can stall (accept requests, answer none) to build a backlog in front of it.
+// repeated receipts, can take a while to answer (a slower back office), and can stall (accept requests,
+// answer none) to build a backlog in front of it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +27,8 @@ export interface Sink {
 
 const ANSWER = JSON.stringify({ ok: true });
 
-export async function startSink(): Promise<Sink> {
+/** `delayMs`: how long the back office takes to answer each request (received, and recorded, at once). */
+export async function startSink(delayMs = 0): Promise<Sink> {
   const arrivals = new Map<string, number>();
   let duplicates = 0;
   let anonymous = 0;
@@ -56,6 +58,7 @@ export async function startSink(): Promise<Sink> {
       else if (arrivals.has(id)) duplicates += 1;
       else arrivals.set(id, at);
       if (stalled) held.push(res);
+      else if (delayMs > 0) setTimeout(() => (stalled ? held.push(res) : answer(res)), delayMs);
       else answer(res);
     });
   });
