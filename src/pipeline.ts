@@ -268,7 +268,11 @@ export class Pipeline {
       refuseWhenDown();
       const { submission, created } = await store.accept({
         messageUuid: submissionKey ?? checked.facts.messageUuid, facts: known, payload: body, source, client: client?.name, attachments, routing,
-        claimed: { targets: [...slots, ...(waiting ? [waiting] : [])].map((s) => s.target), leaseMs: config.raw.delivery.leaseTime },
+        // (A delivery waiting for its slot is the only one claimed then: its lease also covers the wait.)
+        claimed: {
+          targets: [...slots, ...(waiting ? [waiting] : [])].map((s) => s.target),
+          leaseMs: config.raw.delivery.leaseTime + (waiting ? config.raw.delivery.immediateWait : 0),
+        },
       });
       progress.stored = created;
       const trace = childSpan(parseTraceparent(traceparent));

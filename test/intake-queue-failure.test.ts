@@ -260,7 +260,7 @@ test('delivery.immediateWait: with every slot busy, the sender is answered at on
     delivered.push(request.submissionId);
     return { status: 'delivered', detail: 'test' };
   });
-  const { store, pipeline, close, published } = await oneSlot('10s', backOffice);
+  const { store, pipeline, db, close, published } = await oneSlot('10s', backOffice);
   let claims = 0;
   const claimAttempt = store.claimAttempt.bind(store);
   store.claimAttempt = async (...args) => {
@@ -274,6 +274,9 @@ test('delivery.immediateWait: with every slot busy, the sender is answered at on
     // The one slot is busy: the second takes a place in line and is answered at once, stored with its delivery claimed.
     const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
     expect((await store.deliveries(second.submissionId)).map((d) => [d.state, d.attempts])).toEqual([['pending', 1]]);
+    // Its lease covers the wait for the slot as well as the attempt: leaseTime (2 min) + immediateWait (10 s).
+    const leaseUntil = db.prepare('SELECT lease_until FROM deliveries WHERE submission_id = ?').pluck().get(second.submissionId) as number;
+    expect(leaseUntil - Date.now()).toBeGreaterThan(125_000);
     // One waits so already (concurrency 1): the third intake waits for a slot before it answers (nothing stored yet).
     let answered = false;
     const third = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http').then((result) => {
@@ -320,6 +323,61 @@ test('delivery.immediateWait: a delivery stored claimed whose slot does not come
     expect(delivered).toEqual([[first.submissionId, 1], [second.submissionId, 1]]);
     await eventually(async () => (await store.get(second.submissionId))?.history.some((h) => h.event === 'attempt') === true);
     expect((await store.get(second.submissionId))!.history.filter((h) => h.event === 'attempt').map((h) => h.attempt)).toEqual([1]);
+  } finally {
+    await close();
+  }
+});
+
+test('delivery.immediateWait: a delivery waiting for its slot when the consumer stops gives its claim back and is queued, before the store closes', async () => {
+  let hang: (() => void) | undefined;
+  const backOffice = office(async () => {
+    await new Promise<void>((resolve) => { hang = resolve; });
+    return { status: 'delivered', detail: 'test' };
+  });
+  const { store, pipeline, real, db, close, published } = await oneSlot('10s', backOffice);
+  try {
+    await pipeline.start();
+    await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => hang !== undefined);
+    const waiting = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    expect((await store.deliveries(waiting.submissionId)).map((d) => d.attempts)).toEqual([1]);
+    pipeline.stop();
+    await real.stop(0);
+    await pipeline.settle();
+    expect((await store.deliveries(waiting.submissionId)).map((d) => [d.state, d.attempts])).toEqual([['pending', 0]]);
+    expect(published).toEqual([`deliver.muenchen-lbk ${waiting.submissionId}`]);
+    expect(db.prepare('SELECT key FROM jobs').pluck().all()).toEqual([waiting.submissionId]);
+    hang!();
+  } finally {
+    await close();
+  }
+});
+
+test('delivery.immediateWait: a resend that took a place in line gives its slot back when it comes; the line goes on', async () => {
+  const delivered: string[] = [];
+  let hang: (() => void) | undefined;
+  const backOffice = office(async (request) => {
+    if (delivered.length === 1 && !hang) await new Promise<void>((resolve) => { hang = resolve; });
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
+  const { store, pipeline, close, published } = await oneSlot('10s', backOffice);
+  try {
+    await pipeline.start();
+    const original = Buffer.from(variant(MUENCHEN));
+    const a = await pipeline.receive(original, 'http');
+    await eventually(async () => (await store.get(a.submissionId))?.state === 'delivered');
+    const b = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => hang !== undefined);
+    // The slot is busy: the resend takes the short line's place, finds its submission, answers `duplicate`.
+    expect(await pipeline.receive(original, 'http')).toMatchObject({ submissionId: a.submissionId, duplicate: true });
+    // The next waits behind that place (no longer a short line); when the slot frees, the resend's place gives it on.
+    const c = pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    hang!();
+    const { submissionId } = await c;
+    await eventually(async () => (await store.get(submissionId))?.state === 'delivered');
+    expect(delivered).toEqual([a.submissionId, b.submissionId, submissionId]);
+    expect(published).toEqual([]);
   } finally {
     await close();
   }

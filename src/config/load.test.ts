@@ -156,13 +156,6 @@ describe('problems are named by path', () => {
     })).toEqual(['routes[0].name: use lower-case letters, digits, "-" and "_"']);
   });
 
-  it('a slot wait not shorter than the lease (a delivery stored claimed waits for its slot within the lease)', () => {
-    expect(problems((c) => {
-      c.delivery = { leaseTime: '30s', immediateWait: '30s' };
-    })).toEqual(['delivery.immediateWait: must be shorter than delivery.leaseTime']);
-    expect(compileConfig({ ...base(), delivery: { leaseTime: '30s', immediateWait: '29s' } }, 'test.yaml').raw.delivery.immediateWait).toBe(29_000);
-  });
-
   it('a bad duration or size', () => {
     expect(problems((c) => {
       c.delivery = { retry: { initialDelay: '5 parsecs' } };

@@ -254,9 +254,6 @@ export const configSchema = z.strictObject({
     immediate: z.boolean().default(true),
     /** How long a delivery waits in line for a slot of this instance when all are busy, before it is queued (0: never; README: configuration reference). */
     immediateWait: duration.default(250),
-  }).refine((delivery) => delivery.immediateWait < delivery.leaseTime, {
-    // A delivery may be stored claimed before its slot comes: the wait must end within the lease.
-    path: ['immediateWait'], message: 'must be shorter than delivery.leaseTime',
   }).prefault({}),
   targets: z.record(name, targetSchema),
   routes: z.array(routeSchema).min(1),

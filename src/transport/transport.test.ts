@@ -105,5 +105,32 @@ describe('SlotLine', () => {
     const short = line.join(30, () => slot('short'))!;
     expect(short.detached).toBe(true);
     await expect(short.later).resolves.toBeUndefined();
+    // A caller of `wait` holds its own: never detached.
+    line.held(1);
+    void line.wait(60_000, () => slot('waits'));
+    expect(line.join(60_000, () => slot('next'))!.detached).toBe(true);
+    line.dismiss();
+  });
+
+  test('the bound counts places that are not detached: those that left (started, timed out, dismissed) free their count', async () => {
+    const line = new SlotLine(2);
+    /** Fills the line: two detached places, then as many more as the bound allows; the next is refused. */
+    const fill = () => {
+      const places = Array.from({ length: 2 + SLOT_WAITERS_PER_SLOT * 2 }, () => line.join(60_000, () => slot('x')));
+      expect(places.map((p) => p?.detached)).toEqual([true, true, ...Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 }, () => false)]);
+      expect(line.join(60_000, () => slot('too many'))).toBeUndefined();
+      return places;
+    };
+    const started = line.join(60_000, () => slot('started'))!;
+    const timedOut = line.join(20, () => slot('timed out'))!;
+    line.next();
+    await expect(started.later).resolves.toMatchObject({ name: 'started' });
+    await expect(timedOut.later).resolves.toBeUndefined();
+    line.held(1);
+    expect(line.size).toBe(0);
+    fill();
+    line.dismiss();
+    fill();
+    line.dismiss();
   });
 });

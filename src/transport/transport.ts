@@ -89,7 +89,7 @@ export interface Transport {
   stop(graceMs: number): Promise<void>;
 }
 
-/** Callers of `Transport.reserve` that may wait for a consumer's slot, per slot (see `SlotLine`). */
+/** Callers of `Transport.reserve` / `book` that may wait for a consumer's slot, per slot, besides detached places (see `SlotLine`). */
 export const SLOT_WAITERS_PER_SLOT = 4;
 
 /** Hand-overs of one message before the transport dead-letters it (`redelivery-limit`). */
@@ -149,10 +149,11 @@ export function heldSlot(track: (held: Promise<void>) => unknown, start: (messag
 
 /**
  * What waits for a consumer's busy slots, first come first served: the transport's own hand-overs (a
- * broker's prefetched messages) and callers of `Transport.reserve`. A caller joins only when a slot is
- * expected within its wait — judged from how long slots were held lately — and leaves without one when
- * none came in time; after that, none joins until a slot is freed again (a back office that hangs holds
- * one round of callers for one wait, not every caller). Each freed slot starts the first in line.
+ * broker's prefetched messages) and callers of `Transport.reserve` / `book`. A caller joins only when a
+ * slot is expected within its wait — judged from how long slots were held lately — and leaves without one
+ * when none came in time; after that, none joins until a slot is freed again (a back office that hangs
+ * holds one round of callers for one wait, not every caller). Each freed slot starts the first in line.
+ * While the line is short, a caller's place is detached: it may go on (answer its sender) meanwhile.
  */
 export class SlotLine {
   private readonly line: Array<{ start(): void; dismiss?(): void }> = [];
@@ -188,23 +189,23 @@ export class SlotLine {
     this.stalled = false;
   }
 
-  /** `join`, resolving undefined at once where it does not join. */
+  /** `join` for a caller that waits whatever the line (never detached), resolving undefined at once where it does not join. */
   wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
-    return this.join(ms, make)?.later ?? Promise.resolve(undefined);
+    return this.join(ms, make, false)?.later ?? Promise.resolve(undefined);
   }
 
   /**
    * Joins the line for a slot made by `make` (which may decline: then the next in line starts); `later`
    * resolves with it, or undefined after `ms` when none came, or when the line is dismissed. Does not join
-   * (undefined) when the expected wait exceeds `ms`, or the line is stalled, or full. `detached`: the line
-   * was short (fewer waited than there are slots — a burst, not an overload), so the caller may go on
-   * while it waits; such places are not counted against the line's bound, and there are never more of
-   * them than slots.
+   * (undefined) when the expected wait exceeds `ms`, or the line is stalled, or full. `detached` (only
+   * where `mayDetach`): the line was short (fewer waited than there are slots — a burst, not an
+   * overload), so the caller may go on while it waits; such places are not counted against the line's
+   * bound, and there are never more of them than slots.
    */
-  join(ms: number, make: () => Slot | undefined): { later: Promise<Slot | undefined>; detached: boolean } | undefined {
+  join(ms: number, make: () => Slot | undefined, mayDetach = true): { later: Promise<Slot | undefined>; detached: boolean } | undefined {
     const expectedMs = ((this.line.length + 1) * (this.holdMs ?? 0)) / this.concurrency;
     if (ms <= 0 || this.stalled || expectedMs > ms) return undefined;
-    const detached = this.line.length < this.concurrency;
+    const detached = mayDetach && this.line.length < this.concurrency;
     if (!detached && this.line.length - this.detached >= SLOT_WAITERS_PER_SLOT * this.concurrency) return undefined;
     if (detached) this.detached += 1;
     let left = false;
