@@ -40,8 +40,8 @@ export interface CheckOptions {
  * Intake's check of one message: decode, strict gate, then the XÖV header — or, for intelliForm's own
  * `myForm` form data, its transaction attributes. Throws InputError.
  */
-export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }, paths: readonly ElementPath[] = []): CheckedMessage {
-  const { text, outline } = gate(body, limits, { paths });
+export function checkMessage(body: Buffer, limits: XmlLimits, header: Omit<HeaderOptions, 'bodySha256'> = { requireXoevHeader: true }): CheckedMessage {
+  const { text, outline } = gate(body, limits, {});
   return checked(body, text, outline, header);
 }
 
