@@ -3,6 +3,8 @@
 // that path ends up delivered anyway: an unexpected routing failure is left to the routing stage, and
 // deliveries stored but never queued (the process died in between) are queued by the sweep.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
 import { compileConfig } from '../src/config/load';
@@ -93,6 +95,46 @@ describe.each(MODES)('%s mode', (mode) => {
     expect(status.state).toBe('delivered');
     expect(status.history.map((h) => h.event)).toEqual(['received', 'routed', 'attempt']);
     expect(backOffice.received.filter((r) => r.submissionId === id)).toHaveLength(1);
+  });
+
+  test('with the one slot busy, the next submission is answered at once and waits for the slot; when none comes in time its claim is given back and it is queued, then delivered once, as attempt 1', async () => {
+    // A back office that holds the requests until released, then answers every later one at once.
+    const arrivals: string[] = [];
+    const held: Array<() => void> = [];
+    let holding = true;
+    const office = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        arrivals.push(String(req.headers['x-submission-id']));
+        const answer = () => res.writeHead(201, { 'content-type': 'application/json' }).end('{"aktenzeichen":"AZ"}');
+        if (holding) held.push(answer);
+        else answer();
+      });
+    });
+    await new Promise<void>((resolve) => office.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => office.close(() => resolve())));
+    const targets = config.targets as Record<string, { concurrency?: number; config: Record<string, unknown> }>;
+    targets['muenchen-lbk']!.concurrency = 1;
+    targets['muenchen-lbk']!.config.url = `http://127.0.0.1:${(office.address() as AddressInfo).port}/lbk`;
+    (config.delivery as Record<string, unknown>).immediateWait = '500ms';
+    const router = await start();
+
+    const first = (await post(router.url, variant(MUENCHEN))).json.submissionId as string;
+    await eventually(() => held.length === 1);
+    // The slot is busy: answered all the same, stored with its delivery claimed, not at the back office.
+    const answer = await post(router.url, variant(MUENCHEN));
+    expect(answer.status).toBe(202);
+    const second = answer.json.submissionId as string;
+    expect((await getStatus(router.url, second)).deliveries).toMatchObject([{ state: 'pending', attempts: 1 }]);
+    // No slot within 500 ms: the claim is given back, the delivery queued (it waits for the slot there).
+    await eventually(async () => (await getStatus(router.url, second)).deliveries[0]!.attempts === 0, 5_000, 'the claim given back');
+    expect(arrivals).toEqual([first]);
+    holding = false;
+    held[0]!();
+    for (const id of [first, second]) expect((await settled(router.url, id)).state).toBe('delivered');
+    const status = await getStatus(router.url, second);
+    expect(status.history.filter((h) => h.event === 'attempt').map((h) => [h.attempt, h.outcome])).toEqual([[1, 'delivered']]);
+    expect(arrivals).toEqual([first, second]);
   });
 
   test('deliveries stored at intake but never queued (the process died in between) are queued at the next start', async () => {
