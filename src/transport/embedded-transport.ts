@@ -79,8 +79,9 @@ class Consumer {
   }
 
   /**
-   * A slot to run a message in at once (see Transport.book); undefined when queued messages are ready:
-   * they go first, and a caller does not wait behind them (unlike RabbitMQ's hand-overs, they are not in line).
+   * A slot to run a message in at once, or a place in line for one (see Transport.book); undefined when
+   * queued messages are ready: they go first, and a caller does not wait behind them (unlike RabbitMQ's
+   * hand-overs, they are not in line).
    */
   book(waitMs: number): Booking | undefined {
     if (!this.running || this.queuedReady()) return undefined;
