@@ -23,6 +23,8 @@ describe.each(MODES)('%s mode', (mode) => {
   let backOffice: BackOffice;
   let config: Record<string, unknown>;
   const cleanups: Array<() => Promise<void>> = [];
+  /** Drops the schema and queues of the test's production router (once per test, whatever else is cleaned up). */
+  let dropServices: () => Promise<void> = async () => undefined;
 
   beforeEach(async () => {
     backOffice = await startBackOffice();
@@ -41,14 +43,15 @@ describe.each(MODES)('%s mode', (mode) => {
     if (wrapDecide) compiled.router.decide = wrapDecide(compiled.router.decide.bind(compiled.router));
     const production = mode === 'production' ? { amqpUrl: await amqpUrl(), databaseUrl: await databaseUrl() } : false as const;
     const router = await startRouter(compiled, { log: silent, production });
-    if (cleanups.length === 0 && mode === 'production') {
-      cleanups.push(async () => {
+    if (!cleanups.includes(dropServices) && mode === 'production') {
+      dropServices = async () => {
         const queues = ['route', ...[...compiled.targets.keys()].map((t) => `deliver.${t}`)];
         await Promise.all([
           dropSchema(await databaseUrl(), compiled.raw.store.postgres.schema),
           deleteTopology(await amqpUrl(), new Topology(compiled.raw.transport.amqp.prefix, 0).names(queues)),
         ]);
-      });
+      };
+      cleanups.push(dropServices);
     }
     const stop = router.close.bind(router);
     let closed = false;
