@@ -5,7 +5,7 @@ import pino from 'pino';
 import { openSqlite, type SqliteDatabase } from '../src/store/sqlite';
 import { EmbeddedTransport } from '../src/transport/embedded-transport';
 import { RabbitTransport } from '../src/transport/rabbitmq-transport';
-import { REDELIVERY_LIMIT, SLOT_WAITERS_PER_SLOT, type Disposition, type ReceivedMessage, type Transport } from '../src/transport/transport';
+import { REDELIVERY_LIMIT, SLOT_WAITERS_PER_SLOT, type Disposition, type ReceivedMessage, type Slot, type Transport } from '../src/transport/transport';
 import { eventually, tempDir } from './support/harness';
 import { amqpUrl, deleteTopology, runId, stopServices } from './support/services';
 
@@ -84,6 +84,12 @@ const implementations: Array<[string, () => Promise<Harness>, { dedupesKeys: boo
 ];
 
 afterAll(() => stopServices());
+
+/** A slot of `queue`'s consumer from `book`: at once, or once its place in line gives one (or not). */
+const reserve = async (transport: Transport, queue: string, waitMs = 0): Promise<Slot | undefined> => {
+  const booking = transport.book(queue, waitMs);
+  return booking?.slot ?? booking?.later;
+};
 
 describe.each(implementations)('%s transport', (_name, create, capabilities) => {
   let harness: Harness;
@@ -187,14 +193,14 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
   });
 
   /** A slot of `queue`'s consumer once it is ready (RabbitMQ starts consumers asynchronously). */
-  const slotWhenReady = (transport: Transport, queue: string) => eventually(() => transport.reserve(queue));
+  const slotWhenReady = (transport: Transport, queue: string) => eventually(() => reserve(transport, queue));
   const message = (key: string) => ({ key, body: { submissionId: key } });
 
   test('a reserved slot runs a message at once and queues nothing; no slot of a queue this process does not consume', async () => {
     const seen = collect(harness.transport, 'q', () => ({ kind: 'ack' }));
     await expect((await slotWhenReady(harness.transport, 'q')).run(message('n'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => [m.key, m.body.submissionId, m.deliveryCount])).toEqual([['n', 'n', 1]]);
-    await expect(harness.transport.reserve('other', 1000)).resolves.toBeUndefined();
+    await expect(reserve(harness.transport, 'other', 1000)).resolves.toBeUndefined();
     expect(await harness.transport.depth()).toMatchObject({ q: 0, delayed: 0, dead: 0 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen).toHaveLength(1);
@@ -204,17 +210,17 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
     const reserved = await slotWhenReady(harness.transport, 'q');
-    await expect(harness.transport.reserve('q')).resolves.toBeUndefined();
+    await expect(reserve(harness.transport, 'q')).resolves.toBeUndefined();
     reserved.release();
     await new Promise((resolve) => setImmediate(resolve));
-    const busy = (await harness.transport.reserve('q'))!.run(message('busy'));
-    await expect(harness.transport.reserve('q')).resolves.toBeUndefined();
+    const busy = (await reserve(harness.transport, 'q'))!.run(message('busy'));
+    await expect(reserve(harness.transport, 'q')).resolves.toBeUndefined();
     release();
     await busy;
-    await expect((await harness.transport.reserve('q'))!.run(message('next'))).resolves.toEqual({ kind: 'ack' });
+    await expect((await reserve(harness.transport, 'q'))!.run(message('next'))).resolves.toEqual({ kind: 'ack' });
     expect(seen.map((m) => m.key)).toEqual(['busy', 'next']);
     // A queued message waits while a reserved slot is held, and runs once it is released.
-    const held = (await harness.transport.reserve('q'))!;
+    const held = (await reserve(harness.transport, 'q'))!;
     await harness.transport.publish('q', message('queued'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seen).toHaveLength(2);
@@ -245,7 +251,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const seen = collect(harness.transport, 'q', handler, 2);
     const runs = [(await slotWhenReady(harness.transport, 'q')).run(message('now-0'))];
     for (let i = 0; i < 12; i += 1) {
-      const slot = await harness.transport.reserve('q');
+      const slot = await reserve(harness.transport, 'q');
       if (slot) runs.push(slot.run(message(String(i))));
       else await harness.transport.publish('q', message(String(i)));
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -260,8 +266,8 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key !== 'first' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
     const busy = (await slotWhenReady(harness.transport, 'q')).run(message('busy'));
-    const first = harness.transport.reserve('q', 5_000);
-    const second = harness.transport.reserve('q', 5_000);
+    const first = reserve(harness.transport, 'q', 5_000);
+    const second = reserve(harness.transport, 'q', 5_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     release();
     await busy;
@@ -278,7 +284,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const hung = next!.run(message('hung'));
     // No slot frees within its wait: undefined after about that long.
     const before = Date.now();
-    await expect(harness.transport.reserve('q', 150)).resolves.toBeUndefined();
+    await expect(reserve(harness.transport, 'q', 150)).resolves.toBeUndefined();
     expect(Date.now() - before).toBeGreaterThanOrEqual(140);
     release();
     await hung;
@@ -317,7 +323,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     await harness.transport.publish('q', message('queued'));
     // RabbitMQ: the broker's hand-over waits in this process for the slot; embedded: the message is ready in the queue.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const waiting = harness.transport.reserve('q', 5_000);
+    const waiting = reserve(harness.transport, 'q', 5_000);
     if (!capabilities.linesUp) await expect(waiting).resolves.toBeUndefined();
     release();
     await busy;
@@ -335,7 +341,7 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key === 'busy' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));
     const busy = (await slotWhenReady(harness.transport, 'q')).run(message('busy'));
-    const waiting = harness.transport.reserve('q', 10_000);
+    const waiting = reserve(harness.transport, 'q', 10_000);
     await harness.transport.publish('q', message('queued'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     release();
@@ -360,9 +366,9 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     const held = await slotWhenReady(harness.transport, 'q');
     const detached = harness.transport.book('q', 60_000);
     expect(detached?.detached).toBe(true);
-    const waiting = [detached!.later!, ...Array.from({ length: SLOT_WAITERS_PER_SLOT }, () => harness.transport.reserve('q', 60_000))];
+    const waiting = [detached!.later!, ...Array.from({ length: SLOT_WAITERS_PER_SLOT }, () => reserve(harness.transport, 'q', 60_000))];
     const before = Date.now();
-    await expect(harness.transport.reserve('q', 60_000)).resolves.toBeUndefined();
+    await expect(reserve(harness.transport, 'q', 60_000)).resolves.toBeUndefined();
     expect(Date.now() - before).toBeLessThan(1_000);
     await harness.transport.stop(0);
     await expect(Promise.all(waiting)).resolves.toEqual(waiting.map(() => undefined));

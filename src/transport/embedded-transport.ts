@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { heldSlot, invokeHandler, settleBooking, SlotLine, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
+import { heldSlot, invokeHandler, SlotLine, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -19,7 +19,7 @@ class Consumer {
   private inFlight = new Set<Promise<unknown>>();
   private wake: (() => void) | undefined;
   private running = true;
-  /** Callers of `reserve` waiting for a slot: the first starts when a slot frees and no queued message is ready. */
+  /** Callers of `book` waiting for a slot: the first starts when a slot frees and no queued message is ready. */
   private readonly line: SlotLine;
   readonly done: Promise<void>;
 
@@ -107,7 +107,7 @@ class Consumer {
     });
   }
 
-  /** Counts a run against the slots; when it ends, a caller of `reserve` gets the slot unless queued messages are ready. */
+  /** Counts a run against the slots; when it ends, a caller of `book` gets the slot unless queued messages are ready. */
   private track<T>(run: Promise<T>): Promise<T> {
     const since = performance.now();
     const tracked = run.finally(() => {
@@ -171,10 +171,6 @@ export class EmbeddedTransport implements Transport {
 
   consume(queue: string, concurrency: number, handler: Handler): void {
     this.consumers.push(new Consumer(this, queue, concurrency, handler, this.log));
-  }
-
-  async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
-    return settleBooking(this.book(queue, waitMs));
   }
 
   book(queue: string, waitMs: number): Booking | undefined {

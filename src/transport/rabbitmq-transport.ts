@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  heldSlot, invokeHandler, REDELIVERY_LIMIT, settleBooking, SlotLine, TransportUnavailableError, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
+  heldSlot, invokeHandler, REDELIVERY_LIMIT, SlotLine, TransportUnavailableError, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -30,7 +30,7 @@ interface ConsumerSpec {
   concurrency: number;
   handler: Handler;
   inFlight: Set<Promise<unknown>>;
-  /** Hand-overs of the broker that arrived while every slot was taken, and callers of `reserve`: started as slots free up. */
+  /** Hand-overs of the broker that arrived while every slot was taken, and callers of `book`: started as slots free up. */
   line: SlotLine;
   channel?: Channel;
   consumerTag?: string;
@@ -196,7 +196,7 @@ export class RabbitTransport implements Transport {
     spec.consumerTag = consumerTag;
   }
 
-  /** Counts a run against the consumer's slots; when it ends, the first in line (a hand-over, a caller of `reserve`) starts. */
+  /** Counts a run against the consumer's slots; when it ends, the first in line (a hand-over, a caller of `book`) starts. */
   private track<T>(spec: ConsumerSpec, run: Promise<T>): Promise<T> {
     const since = performance.now();
     const tracked = run.finally(() => {
@@ -308,10 +308,6 @@ export class RabbitTransport implements Transport {
       }
     }
     await this.send(this.topology.exchange, queue, Buffer.from(JSON.stringify(message.body)), { messageId: message.key });
-  }
-
-  async reserve(queue: string, waitMs = 0): Promise<Slot | undefined> {
-    return settleBooking(this.book(queue, waitMs));
   }
 
   book(queue: string, waitMs: number): Booking | undefined {

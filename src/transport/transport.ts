@@ -25,7 +25,7 @@ export type Disposition =
 
 export type Handler = (message: ReceivedMessage) => Promise<Disposition>;
 
-/** A consumer's slot taken with `Transport.reserve`: either run a message in it, or release it. */
+/** A consumer's slot taken with `Transport.book`: either run a message in it, or release it. */
 export interface Slot {
   /**
    * Hands `message` to the consumer's handler (as its first hand-over) and carries out the disposition as
@@ -44,11 +44,6 @@ export interface Slot {
  */
 export type Booking = { slot: Slot; later?: undefined; detached?: undefined } | { later: Promise<Slot | undefined>; detached: boolean; slot?: undefined };
 
-/** `Transport.reserve` from its `book`: the slot now, or once the line gives it (or not). */
-export async function settleBooking(booking: Booking | undefined): Promise<Slot | undefined> {
-  return booking?.slot ?? booking?.later;
-}
-
 export interface TransportHealth {
   ok: boolean;
   /** Operator-facing state, e.g. `connected` or why not. */
@@ -66,16 +61,12 @@ export interface Transport {
   consume(queue: string, concurrency: number, handler: Handler): void;
   /**
    * Takes a slot of this process's consumer of `queue`, to run a message in it at once: nothing is written
-   * to the queue, no broker round trip. With every slot busy it waits in line for one (see `SlotLine`) when
-   * one is expected within `waitMs`, for at most that long. Resolves undefined when this process does not
-   * consume `queue`, cannot queue (a retry must be publishable), or no slot came: the caller publishes
-   * instead. Until it is run or released, the slot counts against the consumer's `concurrency`.
-   */
-  reserve(queue: string, waitMs?: number): Promise<Slot | undefined>;
-  /**
-   * `reserve` without awaiting the line: a free slot (`slot`); with every slot busy, a place in the line
-   * (`later`: resolves as `reserve` would, with the slot or undefined); undefined when `reserve` would resolve
-   * undefined at once. Where the place is `detached`, the caller may answer its sender while `later` is pending.
+   * to the queue, no broker round trip. With every slot busy, a place in line for one (see `SlotLine`)
+   * when one is expected within `waitMs`: `later` resolves with the slot, or undefined when none came
+   * within that long (or the line was dismissed). Undefined at once when this process does not consume
+   * `queue`, cannot queue (a retry must be publishable), or may not wait: the caller publishes instead.
+   * Where the place is `detached`, the caller may answer its sender while `later` is pending. Until it is
+   * run or released, the slot counts against the consumer's `concurrency`.
    */
   book(queue: string, waitMs: number): Booking | undefined;
   /** Whether messages can be published now (feeds /readyz; intake answers 503 when not). */
@@ -89,7 +80,7 @@ export interface Transport {
   stop(graceMs: number): Promise<void>;
 }
 
-/** Callers of `Transport.reserve` / `book` that may wait for a consumer's slot, per slot, besides detached places (see `SlotLine`). */
+/** Callers of `Transport.book` that may wait for a consumer's slot, per slot, besides detached places (see `SlotLine`). */
 export const SLOT_WAITERS_PER_SLOT = 4;
 
 /** Hand-overs of one message before the transport dead-letters it (`redelivery-limit`). */
@@ -149,7 +140,7 @@ export function heldSlot(track: (held: Promise<void>) => unknown, start: (messag
 
 /**
  * What waits for a consumer's busy slots, first come first served: the transport's own hand-overs (a
- * broker's prefetched messages) and callers of `Transport.reserve` / `book`. A caller joins only when a
+ * broker's prefetched messages) and callers of `Transport.book`. A caller joins only when a
  * slot is expected within its wait — judged from how long slots were held lately — and leaves without one
  * when none came in time; after that, none joins until a slot is freed again (a back office that hangs
  * holds one round of callers for one wait, not every caller). Each freed slot starts the first in line.
