@@ -71,6 +71,72 @@ describe.each(implementations)('%s store', (_name, create) => {
     expect(await store.get('00000000-0000-4000-8000-000000000000')).toBeUndefined();
   });
 
+  test('many submissions accepted at once (written together): each with its own payload, facts, deliveries and history; a messageUuid twice among them is created once', async () => {
+    const uuidOf = (i: number) => `a3c1f3a4-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    // 0..19 new, 20 and 21 the same messageUuid, 3 of them routed to nowhere (parked), 1 with an attachment.
+    const inputs = Array.from({ length: 22 }, (_, i) => {
+      const messageUuid = uuidOf(Math.min(i, 20));
+      const targets = i % 7 === 3 ? [] : [{ target: `t${i}`, route: `r${i}` }, ...(i % 2 ? [{ target: 'shared', route: 'all' }] : [])];
+      return {
+        messageUuid, facts: { ...facts, messageUuid }, payload: Buffer.from(`<application n="${i}"/>`), source: 'http', client: i === 5 ? 'portal' : undefined,
+        attachments: i === 4 ? [{ id: 'att-4', name: 'plan.pdf', mediaType: 'application/pdf', size: 3, sha256: 'ab', key: 'blob-4', role: 'attachment' as const }] : undefined,
+        routing: { facts: { ...facts, messageUuid, tenant: `0916200${i % 10}` }, routes: targets.map((t) => t.route), targets },
+        claimed: i === 6 ? { targets: ['t6'], leaseMs: 60_000 } : undefined,
+      };
+    });
+    const results = await Promise.all(inputs.map((input) => store.accept(input)));
+    expect(results.slice(0, 20).every((r) => r.created)).toBe(true);
+    expect(results.slice(20).map((r) => r.created).sort()).toEqual([false, true]);
+    expect(results[20]!.submission.id).toBe(results[21]!.submission.id);
+    expect(new Set(results.map((r) => r.submission.id)).size).toBe(21);
+    for (let i = 0; i < 20; i += 1) {
+      const { id } = results[i]!.submission;
+      expect((await store.payload(id))!.toString()).toBe(`<application n="${i}"/>`);
+      const status = (await store.get(id))!;
+      const parked = i % 7 === 3;
+      expect(status).toMatchObject({ messageUuid: uuidOf(i), state: parked ? 'parked' : 'received', reason: parked ? 'no-route' : undefined, facts: { tenant: `0916200${i % 10}` } });
+      expect(status.client).toBe(i === 5 ? 'portal' : undefined);
+      expect(status.history.map((h) => h.event)).toEqual(['received', parked ? 'parked' : 'routed']);
+      expect(status.deliveries.map((d) => [d.target, d.route, d.attempts])).toEqual(parked ? [] : [
+        [`t${i}`, `r${i}`, i === 6 ? 1 : 0], ...(i % 2 ? [['shared', 'all', 0]] : []),
+      ]);
+      expect((await store.attachments(id)).map((a) => a.id)).toEqual(i === 4 ? ['att-4'] : []);
+    }
+    const twice = (await store.get(results[20]!.submission.id))!;
+    expect(twice.history.map((h) => h.event)).toEqual(['received', 'routed', 'resent']);
+  });
+
+  test('outcomes of many submissions recorded at once (written together): each delivery and submission gets its own', async () => {
+    const ids = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
+      const messageUuid = `a3c1f3a4-0000-4000-8000-0000000010${String(i).padStart(2, '0')}`;
+      const { submission } = await store.accept({
+        messageUuid, facts: { ...facts, messageUuid }, payload: Buffer.from('<x/>'), source: 'http',
+        routing: { facts, routes: ['r'], targets: [{ target: 't1', route: 'r' }] }, claimed: { targets: ['t1'], leaseMs: 60_000 },
+      });
+      return submission.id;
+    }));
+    await store.markRouted(ids.slice(0, 6));
+    const next = new Date(Date.now() + 60_000);
+    const outcomeOf = (i: number) => (i % 3 === 0 ? { kind: 'delivered' as const, reference: `AZ-${i}`, detail: `HTTP 201 #${i}` }
+      : i % 3 === 1 ? { kind: 'retry' as const, reason: 'http-status', detail: `HTTP 503 #${i}`, nextAttemptAt: next }
+        : { kind: 'dead' as const, reason: 'http-status', detail: `HTTP 400 #${i}` });
+    await Promise.all(ids.map((id, i) => store.recordOutcome(id, 't1', 1, outcomeOf(i), { onlyDelivery: true })));
+    for (const [i, id] of ids.entries()) {
+      const status = (await store.get(id))!;
+      const outcome = outcomeOf(i);
+      // A retry leaves a submission received until markRouted (6..11 were not marked), routed after it.
+      expect(status.state).toBe(outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'failed' : i < 6 ? 'routed' : 'received');
+      expect(status.deliveries).toEqual([expect.objectContaining({
+        target: 't1', state: outcome.kind === 'retry' ? 'pending' : outcome.kind, attempts: 1, detail: outcome.detail,
+        reference: outcome.kind === 'delivered' ? `AZ-${i}` : undefined, reason: outcome.kind === 'delivered' ? undefined : 'http-status',
+        nextAttemptAt: outcome.kind === 'retry' ? next.toISOString() : undefined,
+      })]);
+      expect(status.history.filter((h) => h.event === 'attempt').map((h) => [h.target, h.attempt, h.outcome, h.detail]))
+        .toEqual([['t1', 1, outcome.kind, outcome.kind === 'retry' ? `HTTP 503 #${i}; next attempt ${next.toISOString()}` : outcome.detail]]);
+    }
+    await expect(store.recordOutcome(ids[0]!, 'nowhere', 1, { kind: 'delivered' }, { onlyDelivery: true })).rejects.toThrow(/no delivery nowhere/);
+  });
+
   test('routing is recorded once; no targets parks the submission', async () => {
     const { submission } = await accept();
     expect(await store.recordRouting(submission.id, { ...facts, ags: '09162000' }, ['r1'], [{ target: 't1', route: 'r1' }, { target: 't2', route: 'r1' }])).toBe(true);
@@ -442,6 +508,23 @@ describe('postgres store shared by several router instances', () => {
     expect(await b.countByState()).toEqual({ received: 1, routed: 0, parked: 0, delivered: 0, failed: 0, discarded: 0 });
   });
 
+  test('concurrent accepts of 40 submissions, each sent three times (twice to one instance, once to the other): each created exactly once, with its payload', async () => {
+    const uuidOf = (n: number) => `b7d2e4c1-0000-4000-8000-1000000000${String(n).padStart(2, '0')}`;
+    const results = await Promise.all(Array.from({ length: 120 }, (_, i) => {
+      const n = i % 40;
+      const copy = Math.floor(i / 40);
+      return (copy === 2 ? b : a).accept({ messageUuid: uuidOf(n), facts: { ...facts, messageUuid: uuidOf(n) }, payload: Buffer.from(`<x n="${n}"/>`), source: 'http' });
+    }));
+    expect(results.filter((r) => r.created)).toHaveLength(40);
+    for (let n = 0; n < 40; n += 1) {
+      const copies = [results[n]!, results[n + 40]!, results[n + 80]!];
+      expect(copies.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(copies.map((r) => r.submission.id)).size).toBe(1);
+      expect((await a.payload(copies[0]!.submission.id))!.toString()).toBe(`<x n="${n}"/>`);
+    }
+    expect(await b.countByState()).toEqual({ received: 40, routed: 0, parked: 0, delivered: 0, failed: 0, discarded: 0 });
+  });
+
   test('concurrent routing of one submission on two instances is recorded exactly once', async () => {
     const { submission } = await acceptOn(a);
     const results = await onBoth(10, (store, i) => store.recordRouting(submission.id, facts, [`r${i}`], [{ target: `t${i}`, route: `r${i}` }]));
@@ -581,18 +664,32 @@ describe('postgres store shared by several router instances', () => {
       for (let i = 50; i < 2050; i += 1) backlog.push(await accept(a, i));
       // Fresh connections (their prepared statements planned with those statistics), closed after the
       // claims so that their table statistics are reported.
-      const fresh = await openPostgres(url, schema);
-      const before = await deliveriesRead();
-      for (const id of backlog.slice(0, 12)) expect((await fresh.claimAttempt(id, 't1', 60_000)).kind).toBe('claimed');
-      await fresh.close();
-      let read = 0;
-      for (let i = 0; i < 50 && read === 0; i += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        read = (await deliveriesRead()) - before;
-      }
-      expect(read).toBeGreaterThan(0);
+      const readBy = async (work: (store: PostgresStore) => Promise<unknown>) => {
+        const fresh = await openPostgres(url, schema);
+        const before = await deliveriesRead();
+        await work(fresh);
+        await fresh.close();
+        let read = 0;
+        for (let i = 0; i < 50 && read === 0; i += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          read = (await deliveriesRead()) - before;
+        }
+        return read;
+      };
+      const claimed = backlog.slice(0, 24);
+      const claimsRead = await readBy(async (fresh) => {
+        for (const id of claimed) expect((await fresh.claimAttempt(id, 't1', 60_000)).kind).toBe('claimed');
+      });
+      expect(claimsRead).toBeGreaterThan(0);
       // Each claim reads its delivery and counts its submission's deliveries: a few rows, not the backlog.
-      expect(read).toBeLessThan(12 * 10);
+      expect(claimsRead).toBeLessThan(24 * 10);
+      // So do outcomes, one by one and written together (one statement, planned for a few rows).
+      const outcomesRead = await readBy(async (fresh) => {
+        for (const id of claimed.slice(0, 8)) await fresh.recordOutcome(id, 't1', 1, { kind: 'delivered' }, { onlyDelivery: true });
+        await Promise.all(claimed.slice(8).map((id) => fresh.recordOutcome(id, 't1', 1, { kind: 'delivered' }, { onlyDelivery: true })));
+      });
+      expect(outcomesRead).toBeGreaterThan(0);
+      expect(outcomesRead).toBeLessThan(24 * 10);
     } finally {
       await client.end();
     }

@@ -7,6 +7,7 @@ import { reservationWait, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
 import type { RoutedTarget } from '../route/router';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
+import { WriteBatcher } from './write-batcher';
 import { PostgresPayloadStore } from './postgres-payload-store';
 import { describeReceipt, finalState, receiptRecord, routingEvent, tenantOf } from './operations';
 import {
@@ -116,6 +117,14 @@ export interface PostgresStoreOptions {
   log: Logger;
 }
 
+/** One attempt's outcome to record. */
+interface OutcomeWrite {
+  id: string;
+  target: string;
+  attempt: number;
+  outcome: AttemptOutcome;
+}
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 
 /** The database's clock: all instances stamp and compare times with one clock, whatever their own say. */
@@ -132,7 +141,10 @@ function isOtherSchemaGone(error: unknown, ours: string): boolean {
 const iso = (value: Date): string => value.toISOString();
 
 /** Marks a hot statement (first thing in its text) to be sent as a prepared statement of that name. */
-const PREPARED = /^\s*\/\* prepared:([a-z-]+) \*\//;
+const PREPARED = /^\s*\/\* prepared:([a-z0-9-]+) \*\//;
+
+/** Most writes of one kind in one statement (see WriteBatcher). */
+const MAX_BATCH = 8;
 
 /**
  * The pool as kysely sees it, except that hot statements — those whose text starts with
@@ -155,6 +167,13 @@ export function preparingPool(pool: Pool): PostgresPool {
 export class PostgresStore implements Store {
   /** The payload store on the same pool and schema (attachment bytes as chunked rows). */
   readonly payloadStore: PostgresPayloadStore;
+
+  /** New submissions, written in batches (group commit). */
+  private readonly accepts = new WriteBatcher((inputs: readonly NewSubmission[]) => this.insertSubmissions(inputs), { maxBatch: MAX_BATCH, parallel: 2 });
+  /** Outcomes of submissions' only deliveries, written in batches; one delivery's twice never in one batch. */
+  private readonly outcomes = new WriteBatcher((writes: readonly OutcomeWrite[]) => this.writeOutcomes(this.db, writes), {
+    maxBatch: MAX_BATCH, parallel: 2, key: (write) => write.id,
+  });
 
   private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
     this.payloadStore = new PostgresPayloadStore(pool);
@@ -221,49 +240,9 @@ export class PostgresStore implements Store {
    * then does nothing (or inserts, should that one roll back). Exactly one caller gets `created: true`.
    */
   async accept(input: NewSubmission): Promise<{ submission: SubmissionSummary; created: boolean }> {
+    const inserted = await this.accepts.submit(input);
+    if (inserted) return { submission: inserted, created: true };
     const detail = receivedDetail(input);
-    const { routing } = input;
-    const parked = routing !== undefined && routing.targets.length === 0;
-    const state: SubmissionState = parked ? 'parked' : 'received';
-    const attachments = (input.attachments ?? []).map((a, position) => ({
-      position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
-    }));
-    const claimed = new Set(input.claimed?.targets);
-    const deliveries = (routing?.targets ?? []).map((t, position) => ({ target: t.target, position, route: t.route, claimed: claimed.has(t.target) }));
-    const events = [{ event: 'received', reason: null, detail }, ...(routing ? [routingEvent(routing.routes, routing.targets)] : [])]
-      .map((e) => ({ event: e.event, reason: e.reason ?? null, detail: e.detail ?? null }));
-    // One statement, so one round trip and one commit: the submission (skipped when its messageUuid exists),
-    // then — only for a row inserted — its payload, attachment references, deliveries and events. A
-    // concurrent insert of the same messageUuid makes this one wait for it and then insert nothing.
-    const { rows } = await sql<{ id: string }>`/* prepared:accept */
-      WITH s AS (
-        INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
-        VALUES (${randomUUID()}, ${input.messageUuid}, ${state}, ${parked ? 'no-route' : null}, ${input.source}, ${input.client ?? null},
-          ${JSON.stringify(routing?.facts ?? input.facts)}::jsonb, ${JSON.stringify(routing?.routes ?? [])}::jsonb,
-          ${routing ? tenantOf(routing.facts) ?? null : null}, ${input.payload.length}, now(), now())
-        ON CONFLICT (message_uuid) DO NOTHING
-        RETURNING id
-      ), p AS (
-        INSERT INTO payloads (submission_id, body) SELECT id, ${input.payload} FROM s
-      ), a AS (
-        INSERT INTO attachments (submission_id, position, id, name, media_type, size, sha256, blob_key, role)
-        SELECT s.id, x.position, x.id, x.name, x.media_type, x.size, x.sha256, x.blob_key, x.role
-        FROM s, jsonb_to_recordset(${JSON.stringify(attachments)}::jsonb)
-          AS x(position integer, id text, name text, media_type text, size bigint, sha256 text, blob_key text, role text)
-      ), d AS (
-        INSERT INTO deliveries (submission_id, target, position, route, state, attempts, lease_until, updated_at)
-        SELECT s.id, x.target, x.position, x.route, 'pending', CASE WHEN x.claimed THEN 1 ELSE 0 END,
-          CASE WHEN x.claimed THEN now() + make_interval(secs => ${(input.claimed?.leaseMs ?? 0) / 1000}) END, now()
-        FROM s, jsonb_to_recordset(${JSON.stringify(deliveries)}::jsonb) AS x(target text, position integer, route text, claimed boolean)
-      ), e AS (
-        INSERT INTO events (submission_id, at, event, reason, detail)
-        SELECT s.id, now(), x.e->>'event', x.e->>'reason', x.e->>'detail'
-        FROM s, jsonb_array_elements(${JSON.stringify(events)}::jsonb) WITH ORDINALITY AS x(e, n)
-        ORDER BY x.n
-      )
-      SELECT id FROM s`.execute(this.db);
-    const inserted = rows[0];
-    if (inserted) return { submission: { id: inserted.id, messageUuid: input.messageUuid, state }, created: true };
     return this.db.transaction().execute(async (trx) => {
       // A new statement in READ COMMITTED: sees the row the conflicting transaction committed.
       const existing = await trx.selectFrom('submissions').select(['id', 'message_uuid', 'state'])
@@ -271,6 +250,66 @@ export class PostgresStore implements Store {
       await this.event(trx, existing.id, { event: 'resent', detail });
       return { submission: { id: existing.id, messageUuid: existing.message_uuid, state: existing.state }, created: false };
     });
+  }
+
+  /**
+   * Stores a batch of new submissions in one statement, so one round trip and one commit: each submission
+   * (skipped when its messageUuid exists — in the table or earlier in the batch), then, only for a row
+   * inserted, its payload, attachment references, deliveries and events. A concurrent insert of the same
+   * messageUuid makes the statement wait for it and then insert nothing for that one. Answers, per input,
+   * the submission when inserted. Prepared per batch size (the text varies only with the payloads' count).
+   */
+  private async insertSubmissions(inputs: readonly NewSubmission[]): Promise<Array<SubmissionSummary | undefined>> {
+    const rows = inputs.map((input, index) => {
+      const { routing } = input;
+      const parked = routing !== undefined && routing.targets.length === 0;
+      const claimed = new Set(input.claimed?.targets);
+      return {
+        n: index + 1, id: randomUUID(), message_uuid: input.messageUuid, state: parked ? 'parked' : 'received', reason: parked ? 'no-route' : null,
+        source: input.source, client: input.client ?? null, facts: routing?.facts ?? input.facts, routes: routing?.routes ?? [],
+        tenant: routing ? tenantOf(routing.facts) ?? null : null, size: input.payload.length, lease_secs: (input.claimed?.leaseMs ?? 0) / 1000,
+        attachments: (input.attachments ?? []).map((a, position) => ({
+          position, id: a.id, name: a.name, media_type: a.mediaType, size: a.size, sha256: a.sha256, blob_key: a.key, role: a.role,
+        })),
+        deliveries: (routing?.targets ?? []).map((t, position) => ({ target: t.target, position, route: t.route, claimed: claimed.has(t.target) })),
+        events: [{ event: 'received', detail: receivedDetail(input) } as Omit<HistoryEvent, 'at'>, ...(routing ? [routingEvent(routing.routes, routing.targets)] : [])]
+          .map((e) => ({ event: e.event, reason: e.reason ?? null, detail: e.detail ?? null })),
+      };
+    });
+    const payloads = sql.join(inputs.map((input) => sql`${input.payload}::bytea`));
+    const { rows: inserted } = await sql<{ id: string }>`/* prepared:accept-${sql.raw(String(inputs.length))} */
+      WITH x AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(n integer, id text, message_uuid text, state text, reason text,
+          source text, client text, facts jsonb, routes jsonb, tenant text, size integer, lease_secs float8, attachments jsonb, deliveries jsonb, events jsonb)
+      ), s AS (
+        INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
+        SELECT id, message_uuid, state, reason, source, client, facts, routes, tenant, size, now(), now() FROM x ORDER BY n
+        ON CONFLICT (message_uuid) DO NOTHING
+        RETURNING id
+      ), i AS (
+        SELECT x.* FROM x JOIN s USING (id)
+      ), p AS (
+        INSERT INTO payloads (submission_id, body)
+        SELECT i.id, b.body FROM i JOIN unnest(ARRAY[${payloads}]) WITH ORDINALITY AS b(body, n) ON b.n = i.n
+      ), a AS (
+        INSERT INTO attachments (submission_id, position, id, name, media_type, size, sha256, blob_key, role)
+        SELECT i.id, y.position, y.id, y.name, y.media_type, y.size, y.sha256, y.blob_key, y.role
+        FROM i, jsonb_to_recordset(i.attachments)
+          AS y(position integer, id text, name text, media_type text, size bigint, sha256 text, blob_key text, role text)
+      ), d AS (
+        INSERT INTO deliveries (submission_id, target, position, route, state, attempts, lease_until, updated_at)
+        SELECT i.id, y.target, y.position, y.route, 'pending', CASE WHEN y.claimed THEN 1 ELSE 0 END,
+          CASE WHEN y.claimed THEN now() + make_interval(secs => i.lease_secs) END, now()
+        FROM i, jsonb_to_recordset(i.deliveries) AS y(target text, position integer, route text, claimed boolean)
+      ), e AS (
+        INSERT INTO events (submission_id, at, event, reason, detail)
+        SELECT i.id, now(), y.e->>'event', y.e->>'reason', y.e->>'detail'
+        FROM i, jsonb_array_elements(i.events) WITH ORDINALITY AS y(e, k)
+        ORDER BY i.n, y.k
+      )
+      SELECT id FROM s`.execute(this.db);
+    const ids = new Set(inserted.map((r) => r.id));
+    return rows.map((row) => (ids.has(row.id) ? { id: row.id, messageUuid: row.message_uuid, state: row.state as SubmissionState } : undefined));
   }
 
   /** Reads submission, deliveries and history in one snapshot, so they agree while other instances write. */
@@ -515,51 +554,68 @@ export class PostgresStore implements Store {
    * after the first committed, and one of them sees no delivery pending and sets the final state.
    */
   async recordOutcome(id: string, target: string, attempt: number, outcome: AttemptOutcome, options: { onlyDelivery?: boolean } = {}): Promise<void> {
-    const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
-    const reason = outcome.kind === 'delivered' ? null : outcome.reason;
-    const detail = outcome.detail ?? null;
-    const reference = outcome.kind === 'delivered' ? outcome.reference ?? null : null;
-    const nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
-    const eventDetail = outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail ?? null;
-    // One statement: the delivery, its event, and the submission's state from the other deliveries plus
-    // this one's new state (a statement does not see its own CTEs' changes). The same rule as finalState(),
-    // but a submission still `received` stays so while a delivery is pending (see Store.recordOutcome).
-    const record = async (db: Kysely<Database>) => {
-      const { rows: [row] } = await sql<{ updated: string }>`/* prepared:outcome */
-        WITH d AS (
+    const write = { id, target, attempt, outcome };
+    // The submission's only delivery, leased by this attempt: nothing else changes the submission now.
+    const [found] = options.onlyDelivery
+      ? [await this.outcomes.submit(write)]
+      : await this.db.transaction().execute(async (trx) => {
+        // The submission's row lock first, so that outcomes of two deliveries of one submission, recorded at
+        // once by two instances, are serialized; the statement after it (a new snapshot in READ COMMITTED)
+        // sees what the previous holder committed.
+        await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
+          () => new Error(`no submission ${id}`),
+        );
+        return this.writeOutcomes(trx, [write]);
+      });
+    if (!found) throw new Error(`no delivery ${target} for submission ${id}`);
+  }
+
+  /**
+   * Records attempts' outcomes in one statement: per write, the delivery, its event, and its submission's
+   * state from the submission's other deliveries plus this one's new state (a statement does not see its own
+   * CTEs' changes). The same rule as finalState(), but a submission still `received` stays so while a
+   * delivery is pending (see Store.recordOutcome). Answers, per write, whether its delivery exists. At most one
+   * write per submission: two deliveries of one submission are recorded under its row lock, one by one.
+   *
+   * Each write has CTEs of its own that name their rows by key (prepared per batch size): every table is read
+   * by its primary key in any plan — a join of a batch's rows with the tables could be planned as a scan
+   * while the tables are small, and a prepared statement keeps that plan as they grow.
+   */
+  private async writeOutcomes(db: Kysely<Database>, writes: readonly OutcomeWrite[]): Promise<boolean[]> {
+    const parts = writes.map(({ id, target, attempt, outcome }, index) => {
+      const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
+      const reason = outcome.kind === 'delivered' ? null : outcome.reason;
+      const detail = outcome.detail ?? null;
+      const reference = outcome.kind === 'delivered' ? outcome.reference ?? null : null;
+      const nextAttemptAt = outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
+      const eventDetail = outcome.kind === 'retry' ? `${outcome.detail}; next attempt ${outcome.nextAttemptAt.toISOString()}` : outcome.detail ?? null;
+      const [d, e, states, s] = ['d', 'e', 'states', 's'].map((name) => sql.raw(`${name}${index}`));
+      return sql`${d} AS (
           UPDATE deliveries SET state = ${state}, reason = ${reason}, detail = ${detail}, reference = COALESCE(${reference}, reference),
             next_attempt_at = ${nextAttemptAt}, lease_until = NULL, updated_at = now()
           WHERE submission_id = ${id} AND target = ${target}
           RETURNING 1
-        ), e AS (
+        ), ${e} AS (
           INSERT INTO events (submission_id, at, event, target, attempt, outcome, reason, detail)
-          SELECT ${id}, now(), 'attempt', ${target}, ${attempt}, ${outcome.kind}, ${reason}, ${eventDetail} FROM d
-        ), states AS (
+          SELECT ${id}, now(), 'attempt', ${target}, ${attempt}, ${outcome.kind}, ${reason}, ${eventDetail} FROM ${d}
+        ), ${states} AS (
           SELECT state FROM deliveries WHERE submission_id = ${id} AND target <> ${target}
-          UNION ALL SELECT ${state}::text FROM d
-        ), s AS (
+          UNION ALL SELECT ${state}::text FROM ${d}
+        ), ${s} AS (
           UPDATE submissions SET state = CASE
-              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'pending') THEN CASE WHEN submissions.state = 'received' THEN 'received' ELSE 'routed' END
-              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'dead') THEN 'failed'
-              WHEN EXISTS (SELECT 1 FROM states WHERE state = 'delivered') THEN 'delivered'
+              WHEN EXISTS (SELECT 1 FROM ${states} WHERE state = 'pending') THEN CASE WHEN submissions.state = 'received' THEN 'received' ELSE 'routed' END
+              WHEN EXISTS (SELECT 1 FROM ${states} WHERE state = 'dead') THEN 'failed'
+              WHEN EXISTS (SELECT 1 FROM ${states} WHERE state = 'delivered') THEN 'delivered'
               ELSE 'discarded' END,
             reason = NULL, updated_at = now()
-          WHERE id = ${id} AND EXISTS (SELECT 1 FROM d)
-        )
-        SELECT count(*) AS updated FROM d`.execute(db);
-      if (Number(row!.updated) === 0) throw new Error(`no delivery ${target} for submission ${id}`);
-    };
-    // The submission's only delivery, leased by this attempt: nothing else changes the submission now.
-    if (options.onlyDelivery) return record(this.db);
-    await this.db.transaction().execute(async (trx) => {
-      // The submission's row lock first, so that outcomes of two deliveries of one submission, recorded at
-      // once by two instances, are serialized; the statement after it (a new snapshot in READ COMMITTED)
-      // sees what the previous holder committed.
-      await trx.selectFrom('submissions').select('id').where('id', '=', id).forUpdate().executeTakeFirstOrThrow(
-        () => new Error(`no submission ${id}`),
-      );
-      await record(trx);
+          WHERE id = ${id} AND EXISTS (SELECT 1 FROM ${d})
+        )`;
     });
+    const found = sql.join(writes.map((_, index) => sql`EXISTS (SELECT 1 FROM ${sql.raw(`d${index}`)})`));
+    const { rows: [row] } = await sql<{ found: boolean[] }>`/* prepared:outcome-${sql.raw(String(writes.length))} */
+      WITH ${sql.join(parts)}
+      SELECT ARRAY[${found}] AS found`.execute(db);
+    return row!.found;
   }
 
   /** Sets the submission's state from its deliveries (inside the caller's transaction, which holds the submission's row lock). */

@@ -1,0 +1,105 @@
+import { WriteBatcher } from './write-batcher';
+
+/** A write function whose calls are recorded and finished by the test. */
+function controlledWrite() {
+  const calls: Array<{ items: string[]; finish: (results?: string[]) => void; fail: (error: Error) => void }> = [];
+  const write = (items: readonly string[]) => new Promise<string[]>((resolve, reject) => {
+    calls.push({ items: [...items], finish: (results) => resolve(results ?? items.map((i) => `stored ${i}`)), fail: reject });
+  });
+  return { calls, write };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('WriteBatcher', () => {
+  it('writes a lone write at once, by itself', async () => {
+    const { calls, write } = controlledWrite();
+    const batcher = new WriteBatcher(write, { maxBatch: 8, parallel: 1 });
+    const result = batcher.submit('a');
+    expect(calls.map((c) => c.items)).toEqual([['a']]);
+    calls[0]!.finish();
+    await expect(result).resolves.toBe('stored a');
+  });
+
+  it('gathers what arrives while the batches are written into the next batch, in order, at most maxBatch', async () => {
+    const { calls, write } = controlledWrite();
+    const batcher = new WriteBatcher(write, { maxBatch: 3, parallel: 2 });
+    const results = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((item) => batcher.submit(item));
+    // a and b went at once (two in parallel); the rest wait.
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b']]);
+    expect(batcher.waiting).toBe(5);
+    calls[1]!.finish();
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd', 'e']]);
+    calls[0]!.finish();
+    await tick();
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd', 'e'], ['f', 'g']]);
+    expect(batcher.waiting).toBe(0);
+    calls[2]!.finish();
+    calls[3]!.finish();
+    await expect(Promise.all(results)).resolves.toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((i) => `stored ${i}`));
+  });
+
+  it('gives each caller its own result', async () => {
+    const { calls, write } = controlledWrite();
+    const batcher = new WriteBatcher(write, { maxBatch: 8, parallel: 1 });
+    const first = batcher.submit('a');
+    const rest = [batcher.submit('b'), batcher.submit('c')];
+    calls[0]!.finish(['one']);
+    await tick();
+    calls[1]!.finish(['two', 'three']);
+    await expect(first).resolves.toBe('one');
+    await expect(Promise.all(rest)).resolves.toEqual(['two', 'three']);
+  });
+
+  it('tries each write of a failed batch alone: only the one at fault fails', async () => {
+    const written: string[][] = [];
+    const batcher = new WriteBatcher(async (items: readonly string[]) => {
+      written.push([...items]);
+      await tick();
+      if (items.includes('bad')) throw new Error('constraint violated');
+      return items.map((i) => `stored ${i}`);
+    }, { maxBatch: 8, parallel: 1 });
+    const results = ['first', 'a', 'bad', 'b'].map((item) => batcher.submit(item));
+    const settled = await Promise.allSettled(results);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)))
+      .toEqual(['stored first', 'stored a', 'constraint violated', 'stored b']);
+    expect(written).toEqual([['first'], ['a', 'bad', 'b'], ['a'], ['bad'], ['b']]);
+  });
+
+  it('fails a lone write with its error, without trying it again', async () => {
+    let calls = 0;
+    const batcher = new WriteBatcher(async () => {
+      calls += 1;
+      throw new Error('database gone');
+    }, { maxBatch: 8, parallel: 1 });
+    await expect(batcher.submit('a')).rejects.toThrow('database gone');
+    expect(calls).toBe(1);
+  });
+
+  it('treats a batch that answers the wrong number of results as failed and tries its writes alone', async () => {
+    const written: string[][] = [];
+    const batcher = new WriteBatcher(async (items: readonly string[]) => {
+      written.push([...items]);
+      await tick();
+      return items.length > 1 ? ['only one'] : [`stored ${items[0]}`];
+    }, { maxBatch: 8, parallel: 1 });
+    const results = ['first', 'a', 'b'].map((item) => batcher.submit(item));
+    await expect(Promise.all(results)).resolves.toEqual(['stored first', 'stored a', 'stored b']);
+    expect(written).toEqual([['first'], ['a', 'b'], ['a'], ['b']]);
+  });
+
+  it('never puts two writes of one key into a batch; the later one goes in the next, the order of the others kept', async () => {
+    const { calls, write } = controlledWrite();
+    const batcher = new WriteBatcher(write, { maxBatch: 8, parallel: 1, key: (item: string) => item.split(':')[0]! });
+    const results = ['x:0', 'x:1', 'y:1', 'x:2', 'z:1'].map((item) => batcher.submit(item));
+    calls[0]!.finish();
+    await tick();
+    expect(calls[1]!.items).toEqual(['x:1', 'y:1', 'z:1']);
+    calls[1]!.finish();
+    await tick();
+    expect(calls[2]!.items).toEqual(['x:2']);
+    calls[2]!.finish();
+    await expect(Promise.all(results)).resolves.toHaveLength(5);
+  });
+});
