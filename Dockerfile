@@ -11,6 +11,10 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# A larger young generation (V8's semi-space, default up to 16 MiB and less under a container memory limit):
+# the router allocates many short-lived objects per submission; measured ~3 % more throughput at maximum load
+# for ~30 MB more resident memory (BENCHMARKS.md). 64 gained nothing more.
+ENV NODE_OPTIONS="--max-semi-space-size=32"
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -17,6 +17,11 @@ export const REPO = [path.resolve(__dirname, '..'), path.resolve(__dirname, '../
 const ROUTER_MAIN = process.env.BENCH_ROUTER_MAIN ? path.resolve(process.env.BENCH_ROUTER_MAIN) : path.join(REPO, 'dist/src/cli.js');
 const REFERENCE_MAIN = path.join(REPO, 'dist/bench/reference/pipeline.js');
 export const TARGET = 'muenchen-lbk';
+/**
+ * Node options of the routers, as the Dockerfile (NODE_OPTIONS) and `npm start` run them; the reference gets
+ * the same, so that the ratio compares the code. BENCH_NODE_FLAGS replaces them (space-separated; empty: none).
+ */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
 
 export interface Services {
   amqpUrl: string;
@@ -148,7 +153,7 @@ export async function startRouters(options: RouterOptions): Promise<Deployment> 
   delete env.AMQP_URL;
   delete env.DATABASE_URL;
   if (options.mode === 'production') Object.assign(env, { AMQP_URL: options.services.amqpUrl, DATABASE_URL: options.services.databaseUrl });
-  const profile = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+  const flags = [...NODE_FLAGS, ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [])];
   const processes: Measured[] = [];
   const urls: string[] = [];
   const cleanup = async () => {
@@ -162,7 +167,7 @@ export async function startRouters(options: RouterOptions): Promise<Deployment> 
     // One after the other: the first instance creates the schema and topology.
     for (let i = 0; i < options.instances; i += 1) {
       const port = await freePort();
-      const process_ = startMeasured([...profile, ROUTER_MAIN, 'start', '--config', file, '--port', String(port)], { env, cwd: dir, logFile: path.join(dir, `router-${i}.log`) });
+      const process_ = startMeasured([...flags, ROUTER_MAIN, 'start', '--config', file, '--port', String(port)], { env, cwd: dir, logFile: path.join(dir, `router-${i}.log`) });
       processes.push(process_);
       urls.push(`http://127.0.0.1:${port}`);
       await waitHealthy(`http://127.0.0.1:${port}/healthz`, process_);
@@ -180,7 +185,7 @@ export async function startReference(options: { sinkUrl: string; services: Servi
   const queue = runId('bench_reference');
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), QUEUE: queue, SINK_URL: `${options.sinkUrl}/${TARGET}`, AMQP_URL: options.services.amqpUrl };
-  const process_ = startMeasured([REFERENCE_MAIN], { env, cwd: dir, logFile: path.join(dir, 'reference.log') });
+  const process_ = startMeasured([...NODE_FLAGS, REFERENCE_MAIN], { env, cwd: dir, logFile: path.join(dir, 'reference.log') });
   const deployment = aggregate('reference', [`http://127.0.0.1:${port}`], [process_], () => bounded(() => deleteTopology(options.services.amqpUrl, { exchanges: [], queues: [queue] }), `RabbitMQ queue ${queue}`));
   try {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`, process_);

@@ -7,7 +7,8 @@
 // Environment: BENCH_SCENARIOS (comma list; or as arguments), BENCH_MODES (reference,embedded,production),
 // BENCH_SCALE (1), BENCH_WARMUP (submissions before each measurement, 300), BENCH_DRAIN_RATE (backlog rate limit, 200/s), BENCH_MAPPING (xbau-bauantrag-json),
 // BENCH_ROUTER_MAIN (another build's dist/src/cli.js), BENCH_LOG_LEVEL (the router's LOG_LEVEL, info), BENCH_CONCURRENCY (the target's concurrency), BENCH_CPU_PROF (directory: profile the routers with
-// --cpu-prof), BENCH_SINK_DELAY (ms the back office takes to answer, 0), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
+// --cpu-prof), BENCH_NODE_FLAGS (node options of routers and reference,
+// --max-semi-space-size=32 as deployed; empty: none), BENCH_SINK_DELAY (ms the back office takes to answer, 0), AMQP_URL and DATABASE_URL (default: RabbitMQ and PostgreSQL on 127.0.0.1).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { REPO, stopAll } from './deployments';
