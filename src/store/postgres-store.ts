@@ -807,8 +807,9 @@ export class PostgresStore implements Store {
     return counts;
   }
 
-  /** Ends the pool (waits for queries in flight). */
+  /** Ends the pool, after the writes queued for a batch and the queries in flight. */
   async close(): Promise<void> {
+    await Promise.all([this.accepts.idle(), this.outcomes.idle()]);
     await this.db.destroy();
     this.log.debug('PostgreSQL store closed');
   }

@@ -89,6 +89,21 @@ describe('WriteBatcher', () => {
     expect(written).toEqual([['first'], ['a', 'b'], ['a'], ['b']]);
   });
 
+  it('is idle once nothing is queued or being written', async () => {
+    const { calls, write } = controlledWrite();
+    const batcher = new WriteBatcher(write, { maxBatch: 8, parallel: 1 });
+    await batcher.idle();
+    const results = [batcher.submit('a'), batcher.submit('b')];
+    let idle = false;
+    const whenIdle = batcher.idle().then(() => { idle = true; });
+    calls[0]!.finish();
+    await tick();
+    expect(idle).toBe(false); // b is being written
+    calls[1]!.finish();
+    await whenIdle;
+    await expect(Promise.all(results)).resolves.toEqual(['stored a', 'stored b']);
+  });
+
   it('never puts two writes of one key into a batch; the later one goes in the next, the order of the others kept', async () => {
     const { calls, write } = controlledWrite();
     const batcher = new WriteBatcher(write, { maxBatch: 8, parallel: 1, key: (item: string) => item.split(':')[0]! });

@@ -25,6 +25,7 @@ interface Pending<T, R> {
 export class WriteBatcher<T, R> {
   private readonly queue: Array<Pending<T, R>> = [];
   private running = 0;
+  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly write: (items: readonly T[]) => Promise<R[]>, private readonly options: WriteBatcherOptions<T>) {}
 
@@ -33,6 +34,12 @@ export class WriteBatcher<T, R> {
       this.queue.push({ item, resolve, reject });
       this.pump();
     });
+  }
+
+  /** Resolves once nothing is queued or being written (e.g. before the connection pool is closed). */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Writes waiting for a batch (not counting those being written). */
@@ -48,6 +55,7 @@ export class WriteBatcher<T, R> {
         this.pump();
       });
     }
+    if (this.running === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** The next batch from the head of the queue: at most maxBatch, no key twice (those stay queued, in order). */
