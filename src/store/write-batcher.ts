@@ -42,11 +42,6 @@ export class WriteBatcher<T, R> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Writes waiting for a batch (not counting those being written). */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   private pump(): void {
     while (this.running < this.options.parallel && this.queue.length > 0) {
       this.running += 1;
