@@ -21,7 +21,21 @@ async function postgresUrl(): Promise<string> {
   }
 }
 
-const openPostgres = (url: string, schema: string) => PostgresStore.open({ url, schema, log });
+/**
+ * Batches of writes that failed, from every PostgreSQL store the tests open: a failed batch falls back to
+ * writing one by one, which would hide a broken batched statement — so each test fails on any.
+ */
+const batchFailures: unknown[] = [];
+const batchLog = pino({ level: 'warn' }, { write: (line: string) => {
+  const entry = JSON.parse(line) as { event?: string };
+  if (entry.event === 'batch-failed') batchFailures.push(entry);
+} });
+afterEach(() => {
+  const failures = batchFailures.splice(0);
+  expect(failures).toEqual([]);
+});
+
+const openPostgres = (url: string, schema: string) => PostgresStore.open({ url, schema, log: batchLog });
 
 const implementations: Array<[string, () => Promise<{ store: Store; close(): Promise<void> }>]> = [
   ['sqlite', async () => {
@@ -135,6 +149,17 @@ describe.each(implementations)('%s store', (_name, create) => {
         .toEqual([['t1', 1, outcome.kind, outcome.kind === 'retry' ? `HTTP 503 #${i}; next attempt ${next.toISOString()}` : outcome.detail]]);
     }
     await expect(store.recordOutcome(ids[0]!, 'nowhere', 1, { kind: 'delivered' }, { onlyDelivery: true })).rejects.toThrow(/no delivery nowhere/);
+    // A missing delivery amid others written together fails alone, the others are recorded. (Descending ids:
+    // the first two go at once, the other four together — which PostgreSQL writes in the opposite order.)
+    const again = [...ids].sort().reverse().slice(0, 6);
+    const settled = await Promise.allSettled(again.map((id, i) =>
+      store.recordOutcome(id, i === 2 ? 'nowhere' : 't1', 2, { kind: 'delivered', detail: 'again' }, { onlyDelivery: true })));
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(((settled[2] as PromiseRejectedResult).reason as Error).message).toMatch(/no delivery nowhere/);
+    for (const [i, id] of again.entries()) {
+      const before = outcomeOf(ids.indexOf(id));
+      expect((await store.deliveries(id))[0]).toMatchObject(i === 2 ? { detail: before.detail } : { state: 'delivered', detail: 'again' });
+    }
   });
 
   test('routing is recorded once; no targets parks the submission', async () => {

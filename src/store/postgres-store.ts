@@ -1,7 +1,7 @@
 // The production store on PostgreSQL (kysely over a pg pool), shared by several router instances at once.
 import { randomUUID } from 'node:crypto';
 import { Kysely, Migrator, PostgresDialect, sql, type ColumnType, type Generated, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
-import { Pool, type PoolClient } from 'pg';
+import { DatabaseError, Pool, type PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { reservationWait, type RateLimit } from '../deliver/rate-limit';
 import type { Facts } from '../envelope/envelope';
@@ -169,14 +169,29 @@ export class PostgresStore implements Store {
   readonly payloadStore: PostgresPayloadStore;
 
   /** New submissions, written in batches (group commit). */
-  private readonly accepts = new WriteBatcher((inputs: readonly NewSubmission[]) => this.insertSubmissions(inputs), { maxBatch: MAX_BATCH, parallel: 2 });
-  /** Outcomes of submissions' only deliveries, written in batches; one delivery's twice never in one batch. */
+  private readonly accepts = new WriteBatcher((inputs: readonly NewSubmission[]) => this.insertSubmissions(inputs), {
+    maxBatch: MAX_BATCH, parallel: 2, retryAlone: (error, size) => this.batchFailed('accept', error, size),
+  });
+  /** Outcomes of submissions' only deliveries, written in batches; those of one submission one after the other. */
   private readonly outcomes = new WriteBatcher((writes: readonly OutcomeWrite[]) => this.writeOutcomes(this.db, writes), {
-    maxBatch: MAX_BATCH, parallel: 2, key: (write) => write.id,
+    maxBatch: MAX_BATCH, parallel: 2, key: (write) => write.id, retryAlone: (error, size) => this.batchFailed('outcome', error, size),
   });
 
   private constructor(private readonly db: Kysely<Database>, pool: Pool, private readonly log: Logger) {
     this.payloadStore = new PostgresPayloadStore(pool);
+  }
+
+  /**
+   * A batch of writes failed: they are tried one by one only when PostgreSQL refused the statement (then it
+   * was rolled back); after a lost connection it may have committed, so each write fails with the error, as
+   * a single statement would. Logged with codes only (PostgreSQL's messages may quote values).
+   */
+  private batchFailed(kind: 'accept' | 'outcome', error: unknown, size: number): boolean {
+    const refused = error instanceof DatabaseError;
+    const { code, constraint } = error as { code?: string; constraint?: string };
+    this.log.warn({ event: 'batch-failed', kind, size, code, constraint },
+      refused ? 'PostgreSQL refused a batch of writes; writing them one by one' : 'a batch of writes failed; each write fails');
+    return refused;
   }
 
   /**
@@ -258,6 +273,8 @@ export class PostgresStore implements Store {
    * inserted, its payload, attachment references, deliveries and events. A concurrent insert of the same
    * messageUuid makes the statement wait for it and then insert nothing for that one. Answers, per input,
    * the submission when inserted. Prepared per batch size (the text varies only with the payloads' count).
+   * Inserted in messageUuid order: two batches holding the same messageUuids (on this instance or another)
+   * wait for each other in one order, never in a circle.
    */
   private async insertSubmissions(inputs: readonly NewSubmission[]): Promise<Array<SubmissionSummary | undefined>> {
     const rows = inputs.map((input, index) => {
@@ -283,7 +300,7 @@ export class PostgresStore implements Store {
           source text, client text, facts jsonb, routes jsonb, tenant text, size integer, lease_secs float8, attachments jsonb, deliveries jsonb, events jsonb)
       ), s AS (
         INSERT INTO submissions (id, message_uuid, state, reason, source, client, facts, routes, tenant, size, received_at, updated_at)
-        SELECT id, message_uuid, state, reason, source, client, facts, routes, tenant, size, now(), now() FROM x ORDER BY n
+        SELECT id, message_uuid, state, reason, source, client, facts, routes, tenant, size, now(), now() FROM x ORDER BY message_uuid
         ON CONFLICT (message_uuid) DO NOTHING
         RETURNING id
       ), i AS (
@@ -582,7 +599,11 @@ export class PostgresStore implements Store {
    * while the tables are small, and a prepared statement keeps that plan as they grow.
    */
   private async writeOutcomes(db: Kysely<Database>, writes: readonly OutcomeWrite[]): Promise<boolean[]> {
-    const parts = writes.map(({ id, target, attempt, outcome }, index) => {
+    // In submission id order, as markRouted (an index scan over its ids) and other batches lock them: the
+    // lock waits between them never form a circle.
+    const order = writes.map((_, index) => index).sort((a, b) => (writes[a]!.id < writes[b]!.id ? -1 : writes[a]!.id > writes[b]!.id ? 1 : 0));
+    const parts = order.map((position, index) => {
+      const { id, target, attempt, outcome } = writes[position]!;
       const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'dead' ? 'dead' : 'pending';
       const reason = outcome.kind === 'delivered' ? null : outcome.reason;
       const detail = outcome.detail ?? null;
@@ -615,7 +636,9 @@ export class PostgresStore implements Store {
     const { rows: [row] } = await sql<{ found: boolean[] }>`/* prepared:outcome-${sql.raw(String(writes.length))} */
       WITH ${sql.join(parts)}
       SELECT ARRAY[${found}] AS found`.execute(db);
-    return row!.found;
+    const answers = new Array<boolean>(writes.length);
+    order.forEach((position, index) => { answers[position] = row!.found[index]!; });
+    return answers;
   }
 
   /** Sets the submission's state from its deliveries (inside the caller's transaction, which holds the submission's row lock). */

@@ -8,30 +8,39 @@ export interface WriteBatcherOptions<T> {
   maxBatch: number;
   /** Batches written at once (each on its own connection). */
   parallel: number;
-  /** Writes with the same key never share a batch (e.g. one delivery's outcome twice): the later waits for the next. */
+  /**
+   * Writes of one key are written one after the other (e.g. outcomes of one submission): never in one batch,
+   * never in two batches at once — a later one waits until the earlier one's batch is done.
+   */
   key?: (item: T) => string;
+  /**
+   * Whether the writes of a failed batch are tried again one by one (so that the one at fault fails alone):
+   * only for errors after which the batch certainly did not commit. Otherwise (and by default) every write
+   * of the batch fails with the batch's error.
+   */
+  retryAlone?: (error: unknown, size: number) => boolean;
 }
 
 interface Pending<T, R> {
   item: T;
+  key?: string;
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
 }
 
-/**
- * Batches writes for `write`, which must answer one result per item, in order. When a batch fails as a
- * whole, each of its writes is tried alone, so that one bad write fails only its own caller.
- */
+/** Batches writes for `write`, which must answer one result per item, in order. */
 export class WriteBatcher<T, R> {
   private readonly queue: Array<Pending<T, R>> = [];
   private running = 0;
+  /** Keys of the writes being written. */
+  private readonly busy = new Set<string>();
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(private readonly write: (items: readonly T[]) => Promise<R[]>, private readonly options: WriteBatcherOptions<T>) {}
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, key: this.options.key?.(item), resolve, reject });
       this.pump();
     });
   }
@@ -43,53 +52,60 @@ export class WriteBatcher<T, R> {
   }
 
   private pump(): void {
-    while (this.running < this.options.parallel && this.queue.length > 0) {
+    while (this.running < this.options.parallel) {
+      const batch = this.take();
+      // (With nothing running no key is busy, so a queue never stays behind with nothing running.)
+      if (batch.length === 0) break;
       this.running += 1;
-      void this.run(this.take()).finally(() => {
+      void this.run(batch).finally(() => {
         this.running -= 1;
+        for (const { key } of batch) if (key !== undefined) this.busy.delete(key);
         this.pump();
       });
     }
     if (this.running === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  /** The next batch from the head of the queue: at most maxBatch, no key twice (those stay queued, in order). */
+  /** The next batch from the head of the queue: at most maxBatch, no busy key, no key twice (those stay queued, in order). */
   private take(): Array<Pending<T, R>> {
-    const { key, maxBatch } = this.options;
-    if (!key) return this.queue.splice(0, maxBatch);
     const batch: Array<Pending<T, R>> = [];
-    const keys = new Set<string>();
-    for (let i = 0; i < this.queue.length && batch.length < maxBatch;) {
-      const k = key(this.queue[i]!.item);
-      if (keys.has(k)) {
+    for (let i = 0; i < this.queue.length && batch.length < this.options.maxBatch;) {
+      const { key } = this.queue[i]!;
+      if (key !== undefined && this.busy.has(key)) {
         i += 1;
         continue;
       }
-      keys.add(k);
+      if (key !== undefined) this.busy.add(key);
       batch.push(...this.queue.splice(i, 1));
     }
     return batch;
   }
 
   private async run(batch: Array<Pending<T, R>>): Promise<void> {
+    let results: R[];
     try {
-      const results = await this.write(batch.map((p) => p.item));
-      if (results.length !== batch.length) throw new Error(`a batch of ${batch.length} writes answered ${results.length} results`);
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      results = await this.write(batch.map((p) => p.item));
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      if (batch.length === 1 || !this.options.retryAlone?.(error, batch.length)) {
+        for (const p of batch) p.reject(error);
         return;
       }
-      // Each alone: the one at fault fails, the others are written.
-      await Promise.all(batch.map(async (p) => {
+      // One by one (within this batch's connection budget): the one at fault fails, the others are written.
+      for (const p of batch) {
         try {
           const [result] = await this.write([p.item]);
           p.resolve(result!);
         } catch (own) {
           p.reject(own);
         }
-      }));
+      }
+      return;
     }
+    if (results.length !== batch.length) {
+      const error = new Error(`a batch of ${batch.length} writes answered ${results.length} results`);
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i]!));
   }
 }
