@@ -2,12 +2,16 @@ import { SLOT_WAITERS_PER_SLOT, SlotLine, type Slot } from './transport';
 
 const slot = (name: string): Slot & { name: string } => ({ name, run: async () => ({ kind: 'ack' }), release: () => undefined });
 
+/** A caller that waits whatever the line (never detached): its slot, or undefined at once where it does not join. */
+const waitIn = (line: SlotLine, ms: number, make: () => Slot | undefined): Promise<Slot | undefined> =>
+  line.join(ms, make, false)?.later ?? Promise.resolve(undefined);
+
 describe('SlotLine', () => {
   test('first come first served: hand-overs and callers in the order they joined, one per freed slot', async () => {
     const line = new SlotLine(2);
     const started: string[] = [];
     line.enqueue(() => started.push('hand-over'));
-    const caller = line.wait(1_000, () => slot('caller'));
+    const caller = waitIn(line, 1_000, () => slot('caller'));
     expect(line.size).toBe(2);
     expect(line.next()).toBe(true);
     expect(started).toEqual(['hand-over']);
@@ -19,7 +23,7 @@ describe('SlotLine', () => {
   test('a caller whose slot is declined (the consumer cannot run it now) leaves without one, and the next in line starts', async () => {
     const line = new SlotLine(1);
     const started: string[] = [];
-    const declined = line.wait(1_000, () => undefined);
+    const declined = waitIn(line, 1_000, () => undefined);
     line.enqueue(() => started.push('hand-over'));
     line.next();
     await expect(declined).resolves.toBeUndefined();
@@ -29,7 +33,7 @@ describe('SlotLine', () => {
   test('a caller leaves after its wait when no slot came, and the line forgets it', async () => {
     const line = new SlotLine(1);
     const before = Date.now();
-    await expect(line.wait(60, () => slot('late'))).resolves.toBeUndefined();
+    await expect(waitIn(line, 60, () => slot('late'))).resolves.toBeUndefined();
     expect(Date.now() - before).toBeGreaterThanOrEqual(55);
     expect(line.size).toBe(0);
   });
@@ -37,13 +41,13 @@ describe('SlotLine', () => {
   test('after a caller waited in vain, none joins until a slot is freed (a hanging back office holds one round of callers, not all)', async () => {
     const line = new SlotLine(1);
     line.held(5);
-    await expect(line.wait(30, () => slot('first'))).resolves.toBeUndefined();
+    await expect(waitIn(line, 30, () => slot('first'))).resolves.toBeUndefined();
     const before = Date.now();
-    await expect(line.wait(1_000, () => slot('second'))).resolves.toBeUndefined();
+    await expect(waitIn(line, 1_000, () => slot('second'))).resolves.toBeUndefined();
     expect(Date.now() - before).toBeLessThan(20);
     expect(line.size).toBe(0);
     line.held(5);
-    const third = line.wait(1_000, () => slot('third'));
+    const third = waitIn(line, 1_000, () => slot('third'));
     expect(line.size).toBe(1);
     line.next();
     await expect(third).resolves.toMatchObject({ name: 'third' });
@@ -52,21 +56,21 @@ describe('SlotLine', () => {
   test('no wait when a slot is not expected in time: from how long slots were held, the line ahead and the slots', async () => {
     const line = new SlotLine(4);
     line.held(100); // a slot frees every 25 ms on average
-    const first = line.wait(30, () => slot('first')); // expected 25 ms: waits
+    const first = waitIn(line, 30, () => slot('first')); // expected 25 ms: waits
     expect(line.size).toBe(1);
-    await expect(line.wait(30, () => slot('second'))).resolves.toBeUndefined(); // expected 50 ms: at once
+    await expect(waitIn(line, 30, () => slot('second'))).resolves.toBeUndefined(); // expected 50 ms: at once
     expect(line.size).toBe(1);
     line.next();
     await expect(first).resolves.toMatchObject({ name: 'first' });
     // The average follows what slots are held now.
     for (let i = 0; i < 64; i += 1) line.held(4);
-    const quick = line.wait(30, () => slot('quick'));
-    const another = line.wait(30, () => slot('another'));
+    const quick = waitIn(line, 30, () => slot('quick'));
+    const another = waitIn(line, 30, () => slot('another'));
     expect(line.size).toBe(2);
     line.next();
     line.next();
     await expect(Promise.all([quick, another])).resolves.toMatchObject([{ name: 'quick' }, { name: 'another' }]);
-    await expect(line.wait(0, () => slot('never'))).resolves.toBeUndefined();
+    await expect(waitIn(line, 0, () => slot('never'))).resolves.toBeUndefined();
     expect(line.join(0, () => slot('never'))).toBeUndefined();
     expect(line.join(30, () => slot('joins'))?.later).toBeInstanceOf(Promise);
     line.dismiss();
@@ -79,7 +83,7 @@ describe('SlotLine', () => {
     // One more waits than there are slots (2) only with its caller going on while it waits; the rest hold theirs.
     const places = Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 }, (_, i) => line.join(60_000, () => slot(String(i)))!);
     expect(places.map((p) => p.detached)).toEqual([true, ...Array.from({ length: SLOT_WAITERS_PER_SLOT * 2 - 1 }, () => false)]);
-    await expect(line.wait(60_000, () => slot('one too many'))).resolves.toBeUndefined();
+    await expect(waitIn(line, 60_000, () => slot('one too many'))).resolves.toBeUndefined();
     // join tells at once whether it joined (the caller may answer its sender meanwhile).
     expect(line.join(60_000, () => slot('one too many'))).toBeUndefined();
     line.dismiss();
@@ -107,7 +111,7 @@ describe('SlotLine', () => {
     await expect(short.later).resolves.toBeUndefined();
     // A caller of `wait` holds its own: never detached.
     line.held(1);
-    void line.wait(60_000, () => slot('waits'));
+    void waitIn(line, 60_000, () => slot('waits'));
     expect(line.join(60_000, () => slot('next'))!.detached).toBe(true);
     line.dismiss();
   });

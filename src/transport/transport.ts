@@ -180,11 +180,6 @@ export class SlotLine {
     this.stalled = false;
   }
 
-  /** `join` for a caller that waits whatever the line (never detached), resolving undefined at once where it does not join. */
-  wait(ms: number, make: () => Slot | undefined): Promise<Slot | undefined> {
-    return this.join(ms, make, false)?.later ?? Promise.resolve(undefined);
-  }
-
   /**
    * Joins the line for a slot made by `make` (which may decline: then the next in line starts); `later`
    * resolves with it, or undefined after `ms` when none came, or when the line is dismissed. Does not join
