@@ -545,6 +545,9 @@ export class Pipeline {
     }
     const start = process.hrtime.bigint();
     const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
+    // The back office answered: its slot may serve the next delivery while this outcome is recorded (the
+    // delivery's lease, and its queue message, are held until then).
+    message.freeSlot?.();
     const recorded = this.classify(plan, attempt, outcome);
     await this.recordOutcome(submissionId, target, attempt, recorded, context);
     if (recorded.kind !== 'retry') this.documents.release(submissionId);

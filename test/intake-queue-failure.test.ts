@@ -383,6 +383,48 @@ test('delivery.immediateWait: a resend that took a place in line gives its slot 
   }
 });
 
+test('a delivery gives its slot back once the back office answered: the next runs while the outcome is recorded; at most as many as there are slots do so', async () => {
+  const delivered: string[] = [];
+  const backOffice = office(async (request) => {
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
+  const { store, pipeline, close, published } = await oneSlot('0ms', backOffice);
+  // Outcomes are recorded only when released.
+  const recording: Array<() => void> = [];
+  let hold = true;
+  const recordOutcome = store.recordOutcome.bind(store);
+  store.recordOutcome = async (...args) => {
+    if (hold) await new Promise<void>((resolve) => recording.push(resolve));
+    return recordOutcome(...args);
+  };
+  const stateOf = async (id: string) => (await store.get(id))!.state;
+  try {
+    await pipeline.start();
+    const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => recording.length === 1);
+    // Its outcome not recorded yet, the one slot is free again: the next is delivered at once, not queued.
+    const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => recording.length === 2);
+    expect(delivered).toEqual([first.submissionId, second.submissionId]);
+    expect(published).toEqual([]);
+    // One slot: only one delivery may have given it back; the second keeps it, so the third is queued.
+    const third = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await pipeline.settle();
+    expect(published).toEqual([`deliver.muenchen-lbk ${third.submissionId}`]);
+    expect(delivered).toHaveLength(2);
+    expect(await stateOf(first.submissionId)).toBe('received');
+    hold = false;
+    recording.splice(0).forEach((release) => release());
+    for (const { submissionId } of [first, second, third]) expect(await eventually(async () => (await stateOf(submissionId)) === 'delivered' && 'delivered')).toBe('delivered');
+    expect(delivered.sort()).toEqual([first, second, third].map((s) => s.submissionId).sort());
+  } finally {
+    hold = false;
+    recording.splice(0).forEach((release) => release());
+    await close();
+  }
+});
+
 test('parse once: the intake maps on the element tree its strict pass built, and the delivery sends that payload; a document cache of 0 parses at delivery', async () => {
   for (const documentCache of ['64MB', 0]) {
     const bodies: unknown[] = [];

@@ -262,6 +262,42 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     expect(peak()).toBe(2);
   });
 
+  test('a handler that gives its slot back early: the slot serves the next while it runs on (at most `concurrency` such); its message settles, and a stop waits, until it ends', async () => {
+    const ends = new Map<string, () => void>();
+    const seen = collect(harness.transport, 'q', (m) => {
+      m.freeSlot?.();
+      return new Promise<Disposition>((resolve) => { ends.set(m.key, () => resolve({ kind: 'ack' })); });
+    });
+    const first = (await slotWhenReady(harness.transport, 'q')).run(message('first'));
+    await eventually(() => ends.has('first'));
+    // `first` runs on, its slot free: the next takes it at once; it may not give it back early too (one slot).
+    const second = (await reserve(harness.transport, 'q'))!.run(message('second'));
+    await eventually(() => ends.has('second'));
+    await expect(reserve(harness.transport, 'q')).resolves.toBeUndefined();
+    // A queued message waits for a slot too.
+    await harness.transport.publish('q', message('queued'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen.map((m) => m.key)).toEqual(['first', 'second']);
+    // `first` ends: that frees no slot (it gave its own back); `second` ends: the queued one starts.
+    ends.get('first')!();
+    await expect(first).resolves.toEqual({ kind: 'ack' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.map((m) => m.key)).toEqual(['first', 'second']);
+    ends.get('second')!();
+    await expect(second).resolves.toEqual({ kind: 'ack' });
+    await eventually(() => ends.has('queued'));
+    // The queued one gave its slot back: a stop waits for it all the same, and it is settled (not handed out again).
+    let stopped = false;
+    const restarting = harness.restart(10_000).then((transport) => { stopped = true; return transport; });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stopped).toBe(false);
+    ends.get('queued')!();
+    const again = collect(await restarting, 'q', () => ({ kind: 'ack' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(again).toEqual([]);
+    expect(seen.map((m) => m.key)).toEqual(['first', 'second', 'queued']);
+  });
+
   test('with every slot busy, a caller waits for the next free one, first come first served, for at most its wait', async () => {
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key !== 'first' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));

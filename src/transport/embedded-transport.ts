@@ -3,7 +3,7 @@
 // in flight when the process died is handed out again.
 import type { Logger } from 'pino';
 import type { SqliteDatabase } from '../store/sqlite';
-import { heldSlot, invokeHandler, SlotLine, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
+import { heldSlot, invokeHandler, SlotLine, Slots, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth } from './transport';
 
 interface JobRow {
   id: number;
@@ -16,7 +16,7 @@ interface JobRow {
 const IDLE_POLL_MS = 1_000;
 
 class Consumer {
-  private inFlight = new Set<Promise<unknown>>();
+  private readonly slots: Slots;
   private wake: (() => void) | undefined;
   private running = true;
   /** Callers of `book` waiting for a slot: the first starts when a slot frees and no queued message is ready. */
@@ -26,11 +26,12 @@ class Consumer {
   constructor(
     private readonly transport: EmbeddedTransport,
     readonly queue: string,
-    private readonly concurrency: number,
+    concurrency: number,
     private readonly handler: Handler,
     private readonly log: Logger,
   ) {
     this.line = new SlotLine(concurrency);
+    this.slots = new Slots(concurrency, (heldMs) => this.freed(heldMs));
     this.done = this.loop();
   }
 
@@ -45,7 +46,7 @@ class Consumer {
   }
 
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.slots.inFlight]);
   }
 
   private async loop(): Promise<void> {
@@ -71,11 +72,11 @@ class Consumer {
 
   /** Hands ready messages to free handler slots; returns how long to sleep until there may be more. */
   private dispatch(): number {
-    const free = this.concurrency - this.inFlight.size;
+    const free = this.slots.free;
     if (free > 0) {
-      for (const job of this.transport.claim(this.queue, free)) this.track(this.run(job));
+      for (const job of this.transport.claim(this.queue, free)) void this.slots.run((freeSlot) => this.run(job, freeSlot));
     }
-    return this.inFlight.size >= this.concurrency ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
+    return this.slots.free <= 0 ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, this.transport.msUntilNext(this.queue));
   }
 
   /**
@@ -85,7 +86,7 @@ class Consumer {
    */
   book(waitMs: number): Booking | undefined {
     if (!this.running || this.queuedReady()) return undefined;
-    if (this.inFlight.size < this.concurrency) return { slot: this.slot() };
+    if (this.slots.free > 0) return { slot: this.slot() };
     return this.line.join(waitMs, () => this.slot());
   }
 
@@ -99,37 +100,31 @@ class Consumer {
   }
 
   private slot(): Slot {
-    return heldSlot((held) => this.track(held), async (message) => {
-      const disposition = await this.invoke(message.key, message.body, 1);
+    return heldSlot((placeholder) => this.slots.run(placeholder), async (message, freeSlot) => {
+      const disposition = await this.invoke(message.key, message.body, 1, freeSlot);
       // A retry or dead letter is written as if the message had been queued and handed out once.
       this.transport.settleReserved(this.queue, message, disposition);
       return disposition;
     });
   }
 
-  /** Counts a run against the slots; when it ends, a caller of `book` gets the slot unless queued messages are ready. */
-  private track<T>(run: Promise<T>): Promise<T> {
-    const since = performance.now();
-    const tracked = run.finally(() => {
-      this.inFlight.delete(tracked);
-      this.line.held(performance.now() - since);
-      // Queued messages ready take the freed slot: callers waiting behind them go and queue theirs at once.
-      if (this.line.size && this.running) {
-        if (this.queuedReady()) this.line.dismiss();
-        else this.line.next();
-      }
-      this.notify();
-    });
-    this.inFlight.add(tracked);
-    return tracked;
+  /** A slot was freed: a caller of `book` gets it unless queued messages are ready. */
+  private freed(heldMs: number): void {
+    this.line.held(heldMs);
+    // Queued messages ready take the freed slot: callers waiting behind them go and queue theirs at once.
+    if (this.line.size && this.running) {
+      if (this.queuedReady()) this.line.dismiss();
+      else this.line.next();
+    }
+    this.notify();
   }
 
-  private invoke(key: string, body: Record<string, string>, deliveryCount: number): Promise<Disposition> {
-    return invokeHandler(this.handler, { key, body, deliveryCount }, this.queue, this.log);
+  private invoke(key: string, body: Record<string, string>, deliveryCount: number, freeSlot: () => void): Promise<Disposition> {
+    return invokeHandler(this.handler, { key, body, deliveryCount, freeSlot }, this.queue, this.log);
   }
 
-  private async run(job: JobRow): Promise<void> {
-    const disposition = await this.invoke(job.key, JSON.parse(job.body) as Record<string, string>, job.deliveries);
+  private async run(job: JobRow, freeSlot: () => void): Promise<void> {
+    const disposition = await this.invoke(job.key, JSON.parse(job.body) as Record<string, string>, job.deliveries, freeSlot);
     try {
       this.transport.settle(this.queue, job, disposition);
     } catch (error) {

@@ -6,7 +6,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { Logger } from 'pino';
 import { delayStep, DELAY_LADDER_MS, Topology } from './rabbitmq-topology';
 import {
-  heldSlot, invokeHandler, REDELIVERY_LIMIT, SlotLine, TransportUnavailableError, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
+  heldSlot, invokeHandler, REDELIVERY_LIMIT, SlotLine, Slots, TransportUnavailableError, type Booking, type Disposition, type Handler, type QueueMessage, type Slot, type Transport, type TransportHealth,
 } from './transport';
 
 export interface RabbitTransportOptions {
@@ -29,7 +29,7 @@ interface ConsumerSpec {
   queue: string;
   concurrency: number;
   handler: Handler;
-  inFlight: Set<Promise<unknown>>;
+  slots: Slots;
   /** Hand-overs of the broker that arrived while every slot was taken, and callers of `book`: started as slots free up. */
   line: SlotLine;
   channel?: Channel;
@@ -189,32 +189,20 @@ export class RabbitTransport implements Transport {
       // Prefetch bounds the broker's hand-overs, but messages run in reserved slots take slots too: beyond
       // `concurrency` in all, a hand-over waits in line for a slot — and is dropped should its channel be
       // gone by then (the broker hands it out again), the next in line starting instead.
-      const start = () => this.track(spec, this.handle(spec, channel, message));
-      if (spec.inFlight.size < spec.concurrency) start();
+      const start = () => spec.slots.run((freeSlot) => this.handle(spec, channel, message, freeSlot));
+      if (spec.slots.free > 0) start();
       else spec.line.enqueue(() => (spec.channel === channel ? start() : spec.line.next()));
     }, { noAck: false });
     spec.consumerTag = consumerTag;
   }
 
-  /** Counts a run against the consumer's slots; when it ends, the first in line (a hand-over, a caller of `book`) starts. */
-  private track<T>(spec: ConsumerSpec, run: Promise<T>): Promise<T> {
-    const since = performance.now();
-    const tracked = run.finally(() => {
-      spec.inFlight.delete(tracked);
-      spec.line.held(performance.now() - since);
-      if (!this.stopping) spec.line.next();
-    });
-    spec.inFlight.add(tracked);
-    return tracked;
-  }
-
   /** Runs a message the broker handed out, carries out the disposition, then acks (or leaves it to be handed out again). */
-  private async handle(spec: ConsumerSpec, channel: Channel, message: ConsumeMessage): Promise<void> {
+  private async handle(spec: ConsumerSpec, channel: Channel, message: ConsumeMessage, freeSlot: () => void): Promise<void> {
     const headers = message.properties.headers ?? {};
     const deliveryCount = headerNumber(headers[HANDOVERS]) + headerNumber(headers['x-delivery-count']) + 1;
     const key = String(message.properties.messageId ?? '');
     try {
-      await this.run(spec, key, message.content, headers, deliveryCount);
+      await this.run(spec, key, message.content, headers, deliveryCount, freeSlot);
       channel.ack(message);
     } catch (error) {
       // Not settled: the message stays unacked and the broker hands it out again (at the latest when this
@@ -232,7 +220,7 @@ export class RabbitTransport implements Transport {
    * Hands a message to its handler and carries out the disposition: a retry is re-published (to a delay
    * queue), a dead letter to the dead letters, each confirmed. Rejects only when that publish failed.
    */
-  private async run(spec: ConsumerSpec, key: string, content: Buffer, headers: Record<string, unknown>, deliveryCount: number): Promise<Disposition> {
+  private async run(spec: ConsumerSpec, key: string, content: Buffer, headers: Record<string, unknown>, deliveryCount: number, freeSlot: () => void): Promise<Disposition> {
     let disposition: Disposition;
     let body: Record<string, string> | undefined;
     try {
@@ -243,7 +231,7 @@ export class RabbitTransport implements Transport {
     if (!body || typeof body !== 'object') {
       disposition = { kind: 'dead', reason: 'malformed-queue-message' };
     } else {
-      disposition = await invokeHandler(spec.handler, { key, body, deliveryCount }, spec.queue, this.options.log);
+      disposition = await invokeHandler(spec.handler, { key, body, deliveryCount, freeSlot }, spec.queue, this.options.log);
     }
     if (disposition.kind === 'retry') {
       const step = delayStep(disposition.delayMs);
@@ -314,7 +302,7 @@ export class RabbitTransport implements Transport {
     const spec = this.consumers.get(queue);
     if (!spec || !this.canRunNow(spec)) return undefined;
     // A slot free: then none waits in line (a freed slot starts the first in line at once).
-    if (spec.inFlight.size < spec.concurrency) return { slot: this.slot(spec) };
+    if (spec.slots.free > 0) return { slot: this.slot(spec) };
     return spec.line.join(waitMs, () => (this.canRunNow(spec) ? this.slot(spec) : undefined));
   }
 
@@ -324,12 +312,18 @@ export class RabbitTransport implements Transport {
   }
 
   private slot(spec: ConsumerSpec): Slot {
-    return heldSlot((held) => this.track(spec, held), (message) => this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1));
+    return heldSlot((placeholder) => spec.slots.run(placeholder), (message, freeSlot) => this.run(spec, message.key, Buffer.from(JSON.stringify(message.body)), {}, 1, freeSlot));
   }
 
   consume(queue: string, concurrency: number, handler: Handler): void {
     if (this.consumers.has(queue)) throw new Error(`queue ${queue} is consumed already`);
-    const spec: ConsumerSpec = { queue, concurrency, handler, inFlight: new Set(), line: new SlotLine(concurrency) };
+    const line = new SlotLine(concurrency);
+    // Each freed slot starts the first in line (a hand-over, a caller of `book`).
+    const slots = new Slots(concurrency, (heldMs) => {
+      line.held(heldMs);
+      if (!this.stopping) line.next();
+    });
+    const spec: ConsumerSpec = { queue, concurrency, handler, slots, line };
     this.consumers.set(queue, spec);
     const { model, publisher } = this;
     if (!model || !publisher) return; // started by the next setup
@@ -374,7 +368,7 @@ export class RabbitTransport implements Transport {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     for (const spec of this.consumers.values()) spec.line.dismiss();
-    const inFlight = [...this.consumers.values()].flatMap((spec) => [...spec.inFlight]);
+    const inFlight = [...this.consumers.values()].flatMap((spec) => [...spec.slots.inFlight]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled(inFlight), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
     clearTimeout(timer);

@@ -1,4 +1,4 @@
-import { SLOT_WAITERS_PER_SLOT, SlotLine, type Slot } from './transport';
+import { heldSlot, SLOT_WAITERS_PER_SLOT, SlotLine, Slots, type Slot } from './transport';
 
 const slot = (name: string): Slot & { name: string } => ({ name, run: async () => ({ kind: 'ack' }), release: () => undefined });
 
@@ -136,5 +136,70 @@ describe('SlotLine', () => {
     line.dismiss();
     fill();
     line.dismiss();
+  });
+});
+
+describe('Slots', () => {
+  /** A run that ends when its `end` is called; `free` gives its slot back early. */
+  const controlled = (slots: Slots) => {
+    let free!: () => void;
+    let end!: () => void;
+    const done = slots.run((freeSlot) => {
+      free = freeSlot;
+      return new Promise<void>((resolve) => { end = resolve; });
+    });
+    return { free: () => free(), end: () => end(), done };
+  };
+
+  test('a run holds its slot until it ends or gives it back early; it stays in flight until it ends; at most `concurrency` give theirs back at once', async () => {
+    const freed: number[] = [];
+    const slots = new Slots(2, (ms) => freed.push(ms));
+    const a = controlled(slots);
+    const b = controlled(slots);
+    expect(slots.free).toBe(0);
+    a.free();
+    a.free(); // twice: once
+    expect([slots.free, freed.length, slots.inFlight.size]).toEqual([1, 1, 2]);
+    b.free();
+    expect([slots.free, freed.length]).toEqual([2, 2]);
+    // Two gave theirs back already: the next two keep their slots to the end.
+    const c = controlled(slots);
+    const d = controlled(slots);
+    c.free();
+    d.free();
+    expect([slots.free, freed.length, slots.inFlight.size]).toEqual([0, 2, 4]);
+    // `a` ends: no slot frees (it had given its own back), but one more may give its slot back now.
+    a.end();
+    await a.done;
+    expect([slots.free, freed.length, slots.inFlight.size]).toEqual([0, 2, 3]);
+    c.free();
+    expect([slots.free, freed.length]).toEqual([1, 3]);
+    // `d` ends holding its slot: that frees it.
+    d.end();
+    await d.done;
+    expect([slots.free, freed.length, slots.inFlight.size]).toEqual([2, 4, 2]);
+    b.end();
+    c.end();
+    await Promise.all([b.done, c.done]);
+    expect([slots.free, freed.length, slots.inFlight.size]).toEqual([2, 4, 0]);
+  });
+
+  test('heldSlot: the placeholder holds a slot until released, or until the message run in it ends or gives it back', async () => {
+    const slots = new Slots(1, () => undefined);
+    const released = heldSlot((placeholder) => slots.run(placeholder), async () => ({ kind: 'ack' }));
+    expect(slots.free).toBe(0);
+    released.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([slots.free, slots.inFlight.size]).toEqual([1, 0]);
+    let end!: () => void;
+    const early = heldSlot((placeholder) => slots.run(placeholder), (_message, freeSlot) => {
+      freeSlot();
+      return new Promise((resolve) => { end = () => resolve({ kind: 'ack' }); });
+    });
+    const run = early.run({ key: 'k', body: {} });
+    expect([slots.free, slots.inFlight.size]).toEqual([1, 1]);
+    end();
+    await expect(run).resolves.toEqual({ kind: 'ack' });
+    expect([slots.free, slots.inFlight.size]).toEqual([1, 0]);
   });
 });

@@ -15,6 +15,13 @@ export interface QueueMessage {
 export interface ReceivedMessage extends QueueMessage {
   /** How often this message has been handed to a consumer, this time included. */
   deliveryCount: number;
+  /**
+   * Gives the message's slot back before its handler ends — once the part the slot limits is over (a
+   * delivery: the back office answered; only its outcome is left to record): the next message or caller
+   * of `Transport.book` may start. The message itself is settled only when the handler ends (RabbitMQ:
+   * acked then, still counted against the prefetch until then). See `Slots` for the bound.
+   */
+  freeSlot?: () => void;
 }
 
 /** What the consumer decided; the transport carries it out. */
@@ -113,19 +120,70 @@ export async function invokeHandler(handler: Handler, message: ReceivedMessage, 
 }
 
 /**
- * A transport's Slot: a placeholder holds the slot (`track` counts it against the consumer's slots until it
- * settles) until a message run in it has been disposed of (`start` runs one) or the slot is released.
+ * A consumer's slots: a run counts against `concurrency` from its start until it ends, or until its handler
+ * gives the slot back early (`ReceivedMessage.freeSlot`); it stays in flight (a graceful stop waits for it)
+ * until it ends. At most `concurrency` runs may have given their slot back at once — beyond that a run keeps
+ * its slot to its end — so never more than twice `concurrency` runs are in flight.
  */
-export function heldSlot(track: (held: Promise<void>) => unknown, start: (message: QueueMessage) => Promise<Disposition>): Slot {
+export class Slots {
+  /** Runs not ended yet. */
+  readonly inFlight = new Set<Promise<unknown>>();
+  private held = 0;
+  private early = 0;
+
+  /** `freed`: a slot became free after being held this long (ms). */
+  constructor(readonly concurrency: number, private readonly freed: (heldMs: number) => void) {}
+
+  /** Slots free now (≤ 0: none). */
+  get free(): number {
+    return this.concurrency - this.held;
+  }
+
+  /** Starts `run` in a slot; it is given its `freeSlot`. */
+  run<T>(run: (freeSlot: () => void) => Promise<T>): Promise<T> {
+    const since = performance.now();
+    this.held += 1;
+    let state: 'held' | 'early' | 'ended' = 'held';
+    const freeSlot = () => {
+      if (state !== 'held' || this.early >= this.concurrency) return;
+      state = 'early';
+      this.early += 1;
+      this.held -= 1;
+      this.freed(performance.now() - since);
+    };
+    const tracked = run(freeSlot).finally(() => {
+      this.inFlight.delete(tracked);
+      if (state === 'early') this.early -= 1;
+      else {
+        this.held -= 1;
+        this.freed(performance.now() - since);
+      }
+      state = 'ended';
+    });
+    this.inFlight.add(tracked);
+    return tracked;
+  }
+}
+
+/**
+ * A transport's Slot: a placeholder holds the slot (`take` runs it in one of the consumer's `Slots`) until
+ * a message run in it has been disposed of (`start` runs one, with the slot's `freeSlot`) or the slot is
+ * released.
+ */
+export function heldSlot(take: (placeholder: (freeSlot: () => void) => Promise<void>) => unknown, start: (message: QueueMessage, freeSlot: () => void) => Promise<Disposition>): Slot {
   let free!: () => void;
+  let freeSlot!: () => void;
   const held = new Promise<void>((resolve) => { free = resolve; });
-  track(held);
+  take((given) => {
+    freeSlot = given;
+    return held;
+  });
   let taken = false;
   return {
     run(message) {
       if (taken) throw new Error('this slot was used or released already');
       taken = true;
-      const run = start(message);
+      const run = start(message, freeSlot);
       void run.then(free, free);
       // Settles after the slot is free again (the placeholder's reactions, registered first, run first).
       return held.then(() => run);
