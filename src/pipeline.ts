@@ -546,8 +546,9 @@ export class Pipeline {
     const start = process.hrtime.bigint();
     const outcome = await this.attempt(plan, submissionId, context, attempt, log, formatTraceparent(trace));
     // The back office answered: its slot may serve the next delivery while this outcome is recorded (the
-    // delivery's lease, and its queue message, are held until then).
-    message.freeSlot?.();
+    // delivery's lease, and its queue message, are held until then). Not with `maxInFlight`: the lease
+    // still counts there, so the next would only find the target full and wait, holding the slot.
+    if (plan.maxInFlight === undefined) message.freeSlot?.();
     const recorded = this.classify(plan, attempt, outcome);
     await this.recordOutcome(submissionId, target, attempt, recorded, context);
     if (recorded.kind !== 'retry') this.documents.release(submissionId);

@@ -425,6 +425,52 @@ test('a delivery gives its slot back once the back office answered: the next run
   }
 });
 
+test('a target with maxInFlight: a delivery keeps its slot until its outcome is recorded (its lease counts until then), so the next is not claimed meanwhile', async () => {
+  const delivered: string[] = [];
+  const backOffice = office(async (request) => {
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
+  const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
+    adapters: new Map([['muenchen-lbk', backOffice]]),
+    edit: (raw) => {
+      raw.targets['muenchen-lbk']!.concurrency = 1;
+      raw.targets['muenchen-lbk']!.maxInFlight = 1;
+    },
+  });
+  const recording: Array<() => void> = [];
+  let hold = true;
+  const recordOutcome = store.recordOutcome.bind(store);
+  store.recordOutcome = async (...args) => {
+    if (hold) await new Promise<void>((resolve) => recording.push(resolve));
+    return recordOutcome(...args);
+  };
+  let claims = 0;
+  const claimAttempt = store.claimAttempt.bind(store);
+  store.claimAttempt = async (...args) => {
+    claims += 1;
+    return claimAttempt(...args);
+  };
+  try {
+    await pipeline.start();
+    const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await eventually(() => recording.length === 1);
+    const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
+    await pipeline.settle();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(claims).toBe(1);
+    expect(delivered).toEqual([first.submissionId]);
+    hold = false;
+    recording.splice(0).forEach((release) => release());
+    await eventually(async () => (await store.get(second.submissionId))!.state === 'delivered');
+    expect(delivered).toEqual([first.submissionId, second.submissionId]);
+  } finally {
+    hold = false;
+    recording.splice(0).forEach((release) => release());
+    await close();
+  }
+});
+
 test('parse once: the intake maps on the element tree its strict pass built, and the delivery sends that payload; a document cache of 0 parses at delivery', async () => {
   for (const documentCache of ['64MB', 0]) {
     const bodies: unknown[] = [];

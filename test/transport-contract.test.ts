@@ -298,6 +298,18 @@ describe.each(implementations)('%s transport', (_name, create, capabilities) => 
     expect(seen.map((m) => m.key)).toEqual(['first', 'second', 'queued']);
   });
 
+  test('a queued message whose handler gave its slot back is not settled yet: after a crash it is handed out again', async () => {
+    const seen = collect(harness.transport, 'q', (m) => {
+      m.freeSlot!();
+      return new Promise<Disposition>(() => undefined);
+    });
+    await harness.transport.publish('q', message('early'));
+    await eventually(() => seen.length === 1);
+    const again = collect(await harness.restart(), 'q', () => ({ kind: 'ack' }));
+    await eventually(() => again.length === 1);
+    expect(again[0]).toMatchObject({ key: 'early', deliveryCount: 2 });
+  });
+
   test('with every slot busy, a caller waits for the next free one, first come first served, for at most its wait', async () => {
     let release!: () => void;
     const seen = collect(harness.transport, 'q', (m) => (m.key !== 'first' ? new Promise<Disposition>((resolve) => { release = () => resolve({ kind: 'ack' }); }) : { kind: 'ack' }));

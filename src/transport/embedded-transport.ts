@@ -104,6 +104,8 @@ class Consumer {
       const disposition = await this.invoke(message.key, message.body, 1, freeSlot);
       // A retry or dead letter is written as if the message had been queued and handed out once.
       this.transport.settleReserved(this.queue, message, disposition);
+      // A retry queued by a run that gave its slot back early: no freed slot wakes the loop for it.
+      this.notify();
       return disposition;
     });
   }
@@ -131,6 +133,8 @@ class Consumer {
       // Not settled: the lease stays until the next start, when the message is handed out again.
       this.log.error({ queue: this.queue, key: job.key, err: error }, 'settling a message failed');
     }
+    // A retry released by a run that gave its slot back early: no freed slot wakes the loop for it.
+    this.notify();
   }
 }
 

@@ -184,6 +184,12 @@ describe('Slots', () => {
     expect([slots.free, freed.length, slots.inFlight.size]).toEqual([2, 4, 0]);
   });
 
+  test('a run that throws at once gives its slot back', async () => {
+    const slots = new Slots(1, () => undefined);
+    await expect(slots.run(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect([slots.free, slots.inFlight.size]).toEqual([1, 0]);
+  });
+
   test('heldSlot: the placeholder holds a slot until released, or until the message run in it ends or gives it back', async () => {
     const slots = new Slots(1, () => undefined);
     const released = heldSlot((placeholder) => slots.run(placeholder), async () => ({ kind: 'ack' }));

@@ -61,7 +61,8 @@ export interface Transport {
   /** Resolves once the message is durable (embedded: committed; RabbitMQ: publisher-confirmed). */
   publish(queue: string, message: QueueMessage): Promise<void>;
   /**
-   * Starts handing messages of `queue` to `handler`, at most `concurrency` at once. A handler that throws
+   * Starts handing messages of `queue` to `handler`, in at most `concurrency` slots at once (a handler that
+   * gives its slot back early runs on outside them: see `Slots`). A handler that throws
    * is retried after a pause; after `redeliveryLimit` hand-overs the message goes to the dead letters,
    * so a poison message can never loop.
    */
@@ -151,7 +152,13 @@ export class Slots {
       this.held -= 1;
       this.freed(performance.now() - since);
     };
-    const tracked = run(freeSlot).finally(() => {
+    let running: Promise<T>;
+    try {
+      running = run(freeSlot);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    const tracked = running.finally(() => {
       this.inFlight.delete(tracked);
       if (state === 'early') this.early -= 1;
       else {
@@ -174,6 +181,7 @@ export function heldSlot(take: (placeholder: (freeSlot: () => void) => Promise<v
   let free!: () => void;
   let freeSlot!: () => void;
   const held = new Promise<void>((resolve) => { free = resolve; });
+  // `take` starts the placeholder at once (Slots.run calls it synchronously), which hands over `freeSlot`.
   take((given) => {
     freeSlot = given;
     return held;
