@@ -33,6 +33,35 @@ function office(deliver: (request: DeliveryRequest) => Promise<DeliveryOutcome>)
   return { connect: async () => undefined, check: async () => ({ ok: true, detail: 'test' }), close: async () => undefined, deliver };
 }
 
+/** Counts the store's claim statements. */
+function countClaims(store: SqliteStore): { readonly count: number } {
+  const counted = { count: 0 };
+  const claimAttempt = store.claimAttempt.bind(store);
+  store.claimAttempt = async (...args) => {
+    counted.count += 1;
+    return claimAttempt(...args);
+  };
+  return counted;
+}
+
+/** Holds every outcome the store is to record until `release` (after which they go through at once). */
+function holdOutcomes(store: SqliteStore): { readonly waiting: number; release(): void } {
+  const waiting: Array<() => void> = [];
+  let hold = true;
+  const recordOutcome = store.recordOutcome.bind(store);
+  store.recordOutcome = async (...args) => {
+    if (hold) await new Promise<void>((resolve) => waiting.push(resolve));
+    return recordOutcome(...args);
+  };
+  return {
+    get waiting() { return waiting.length; },
+    release() {
+      hold = false;
+      waiting.splice(0).forEach((resume) => resume());
+    },
+  };
+}
+
 /** A pipeline on an embedded store whose transport publishes through `publish` (given the real one). */
 async function setup(publish: (real: Transport, queue: string, message: Parameters<Transport['publish']>[1]) => Promise<void>, { adapters = new Map(), routedMarkDelayMs, edit }: SetupOptions = {}) {
   const dir = tempDir();
@@ -185,12 +214,7 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
     marked.push(...ids);
     return markRouted(ids);
   };
-  let claims = 0;
-  const claimAttempt = store.claimAttempt.bind(store);
-  store.claimAttempt = async (...args) => {
-    claims += 1;
-    return claimAttempt(...args);
-  };
+  const claims = countClaims(store);
   const stateOf = async (id: string) => (await store.get(id))!.state;
   const until = async (id: string, state: string) => {
     for (let i = 0; i < 250 && (await stateOf(id)) !== state; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -204,7 +228,7 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
     expect(await until(quick.submissionId, 'delivered')).toBe('delivered');
     expect(attempts).toEqual([{ submissionId: quick.submissionId, attempt: 1 }]);
     expect(published).toEqual([]);
-    expect(claims).toBe(0);
+    expect(claims.count).toBe(0);
     expect((await store.get(quick.submissionId))!.history.filter((h) => h.event === 'attempt')).toMatchObject([{ attempt: 1, outcome: 'delivered' }]);
     // A resend takes a slot before it learns it is one; it gives it back (else the next would be queued below).
     expect(await pipeline.receive(quickXml, 'http')).toMatchObject({ duplicate: true });
@@ -215,7 +239,7 @@ test('delivery.immediate: a free slot delivers at once (stored claimed: no claim
     expect(await until(retried.submissionId, 'delivered')).toBe('delivered');
     expect(attempts.slice(1)).toEqual([{ submissionId: retried.submissionId, attempt: 1 }, { submissionId: retried.submissionId, attempt: 2 }]);
     expect(published).toEqual([]);
-    expect(claims).toBe(1); // the retry's
+    expect(claims.count).toBe(1); // the retry's
     expect(db.prepare('SELECT count(*) FROM jobs').pluck().get()).toBe(0);
 
     // The one slot is taken by a delivery that hangs: the next submission's delivery is queued, not run.
@@ -261,12 +285,7 @@ test('delivery.immediateWait: with every slot busy, the sender is answered at on
     return { status: 'delivered', detail: 'test' };
   });
   const { store, pipeline, db, close, published } = await oneSlot('10s', backOffice);
-  let claims = 0;
-  const claimAttempt = store.claimAttempt.bind(store);
-  store.claimAttempt = async (...args) => {
-    claims += 1;
-    return claimAttempt(...args);
-  };
+  const claims = countClaims(store);
   try {
     await pipeline.start();
     const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
@@ -293,7 +312,7 @@ test('delivery.immediateWait: with every slot busy, the sender is answered at on
     expect(delivered).toEqual([first.submissionId, second.submissionId, submissionId]);
     expect((await store.get(second.submissionId))!).toMatchObject({ state: 'delivered', deliveries: [{ state: 'delivered', attempts: 1 }] });
     expect(published).toEqual([]);
-    expect(claims).toBe(0);
+    expect(claims.count).toBe(0);
   } finally {
     await close();
   }
@@ -390,22 +409,15 @@ test('a delivery gives its slot back once the back office answered: the next run
     return { status: 'delivered', detail: 'test' };
   });
   const { store, pipeline, close, published } = await oneSlot('0ms', backOffice);
-  // Outcomes are recorded only when released.
-  const recording: Array<() => void> = [];
-  let hold = true;
-  const recordOutcome = store.recordOutcome.bind(store);
-  store.recordOutcome = async (...args) => {
-    if (hold) await new Promise<void>((resolve) => recording.push(resolve));
-    return recordOutcome(...args);
-  };
+  const outcomes = holdOutcomes(store);
   const stateOf = async (id: string) => (await store.get(id))!.state;
   try {
     await pipeline.start();
     const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
-    await eventually(() => recording.length === 1);
+    await eventually(() => outcomes.waiting === 1);
     // Its outcome not recorded yet, the one slot is free again: the next is delivered at once, not queued.
     const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
-    await eventually(() => recording.length === 2);
+    await eventually(() => outcomes.waiting === 2);
     expect(delivered).toEqual([first.submissionId, second.submissionId]);
     expect(published).toEqual([]);
     // One slot: only one delivery may have given it back; the second keeps it, so the third is queued.
@@ -414,13 +426,11 @@ test('a delivery gives its slot back once the back office answered: the next run
     expect(published).toEqual([`deliver.muenchen-lbk ${third.submissionId}`]);
     expect(delivered).toHaveLength(2);
     expect(await stateOf(first.submissionId)).toBe('received');
-    hold = false;
-    recording.splice(0).forEach((release) => release());
+    outcomes.release();
     for (const { submissionId } of [first, second, third]) expect(await eventually(async () => (await stateOf(submissionId)) === 'delivered' && 'delivered')).toBe('delivered');
     expect(delivered.sort()).toEqual([first, second, third].map((s) => s.submissionId).sort());
   } finally {
-    hold = false;
-    recording.splice(0).forEach((release) => release());
+    outcomes.release();
     await close();
   }
 });
@@ -438,35 +448,22 @@ test('a target with maxInFlight: a delivery keeps its slot until its outcome is 
       raw.targets['muenchen-lbk']!.maxInFlight = 1;
     },
   });
-  const recording: Array<() => void> = [];
-  let hold = true;
-  const recordOutcome = store.recordOutcome.bind(store);
-  store.recordOutcome = async (...args) => {
-    if (hold) await new Promise<void>((resolve) => recording.push(resolve));
-    return recordOutcome(...args);
-  };
-  let claims = 0;
-  const claimAttempt = store.claimAttempt.bind(store);
-  store.claimAttempt = async (...args) => {
-    claims += 1;
-    return claimAttempt(...args);
-  };
+  const outcomes = holdOutcomes(store);
+  const claims = countClaims(store);
   try {
     await pipeline.start();
     const first = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
-    await eventually(() => recording.length === 1);
+    await eventually(() => outcomes.waiting === 1);
     const second = await pipeline.receive(Buffer.from(variant(MUENCHEN)), 'http');
     await pipeline.settle();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(claims).toBe(1);
+    expect(claims.count).toBe(1);
     expect(delivered).toEqual([first.submissionId]);
-    hold = false;
-    recording.splice(0).forEach((release) => release());
+    outcomes.release();
     await eventually(async () => (await store.get(second.submissionId))!.state === 'delivered');
     expect(delivered).toEqual([first.submissionId, second.submissionId]);
   } finally {
-    hold = false;
-    recording.splice(0).forEach((release) => release());
+    outcomes.release();
     await close();
   }
 });
