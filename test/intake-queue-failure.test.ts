@@ -33,6 +33,16 @@ function office(deliver: (request: DeliveryRequest) => Promise<DeliveryOutcome>)
   return { connect: async () => undefined, check: async () => ({ ok: true, detail: 'test' }), close: async () => undefined, deliver };
 }
 
+/** A back office that takes every delivery at once; `delivered` lists their submissions in order. */
+function deliveringOffice(): { delivered: string[]; backOffice: Adapter } {
+  const delivered: string[] = [];
+  const backOffice = office(async (request) => {
+    delivered.push(request.submissionId);
+    return { status: 'delivered', detail: 'test' };
+  });
+  return { delivered, backOffice };
+}
+
 /** Counts the store's claim statements. */
 function countClaims(store: SqliteStore): { readonly count: number } {
   const counted = { count: 0 };
@@ -403,11 +413,7 @@ test('delivery.immediateWait: a resend that took a place in line gives its slot 
 });
 
 test('a delivery gives its slot back once the back office answered: the next runs while the outcome is recorded; at most as many as there are slots do so', async () => {
-  const delivered: string[] = [];
-  const backOffice = office(async (request) => {
-    delivered.push(request.submissionId);
-    return { status: 'delivered', detail: 'test' };
-  });
+  const { delivered, backOffice } = deliveringOffice();
   const { store, pipeline, close, published } = await oneSlot('0ms', backOffice);
   const outcomes = holdOutcomes(store);
   const stateOf = async (id: string) => (await store.get(id))!.state;
@@ -436,11 +442,7 @@ test('a delivery gives its slot back once the back office answered: the next run
 });
 
 test('a target with maxInFlight: a delivery keeps its slot until its outcome is recorded (its lease counts until then), so the next is not claimed meanwhile', async () => {
-  const delivered: string[] = [];
-  const backOffice = office(async (request) => {
-    delivered.push(request.submissionId);
-    return { status: 'delivered', detail: 'test' };
-  });
+  const { delivered, backOffice } = deliveringOffice();
   const { store, pipeline, close } = await setup((real, queue, message) => real.publish(queue, message), {
     adapters: new Map([['muenchen-lbk', backOffice]]),
     edit: (raw) => {
